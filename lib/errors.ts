@@ -1,0 +1,35 @@
+/**
+ * The error taxonomy of tqserver: one base class, subclasses with a stable string `code`.
+ * Callers branch on `code`, never on message text.
+ */
+
+/** Base class of every error tqserver throws on purpose. */
+export class TqError extends Error {
+  /** Stable machine-readable code, e.g. `ERR_METRIC_NAME`. */
+  readonly code: string;
+
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** Codes of {@link MetricError}. */
+export type MetricErrorCode =
+  | 'ERR_METRIC_NAME'
+  | 'ERR_METRIC_HELP'
+  | 'ERR_METRIC_LABELS'
+  | 'ERR_METRIC_BUCKETS'
+  | 'ERR_METRIC_DUPLICATE'
+  | 'ERR_METRIC_VALUE'
+  | 'ERR_METRIC_SNAPSHOT';
+
+/** A metric was defined, registered, labeled or updated in a way the exposition formats forbid. */
+export class MetricError extends TqError {
+  declare readonly code: MetricErrorCode;
+
+  constructor(code: MetricErrorCode, message: string) {
+    super(code, message);
+  }
+}

@@ -1,0 +1,92 @@
+/** Gauges: values that go up and down. */
+import { MetricError } from '../errors.js';
+import { Metric, type MetricOptions } from './metric.js';
+import { Series } from './series.js';
+import type { ScalarFamily, ScalarSeries } from './snapshot.js';
+
+/** One series of a gauge. */
+export class GaugeChild extends Series {
+  #value = 0;
+
+  #check(op: string, n: number): void {
+    if (!Number.isFinite(n)) {
+      throw new MetricError('ERR_METRIC_VALUE', `gauge ${this.schema.metric}: cannot ${op} ${n}; use set() for NaN or infinities`);
+    }
+  }
+
+  /** Adds `n` (default 1); throws ERR_METRIC_VALUE unless `n` is finite. */
+  inc(n = 1): void {
+    this.#check('add', n);
+    this.#value += n;
+  }
+
+  /** Subtracts `n` (default 1); throws ERR_METRIC_VALUE unless `n` is finite. */
+  dec(n = 1): void {
+    this.#check('subtract', n);
+    this.#value -= n;
+  }
+
+  /** Sets the value; any number, NaN and infinities included, is a valid gauge value. */
+  set(v: number): void {
+    if (typeof v !== 'number') {
+      throw new MetricError('ERR_METRIC_VALUE', `gauge ${this.schema.metric}: cannot set ${typeof v} ${String(v)}; values are numbers`);
+    }
+    this.#value = v;
+  }
+
+  /** The current value. */
+  get value(): number {
+    return this.#value;
+  }
+}
+
+/** Options of a gauge. */
+export type GaugeOptions<L extends readonly string[]> = MetricOptions<L, Gauge<L>>;
+
+/**
+ * Suffixes a gauge may not end in: `_total`, `_count`, `_sum` and `_bucket` mean another type
+ * to promtool's linter, and `_created` clashes with OpenMetrics' generated names.
+ */
+export const GAUGE_FORBIDDEN_SUFFIXES: readonly string[] = ['_total', '_count', '_sum', '_bucket', '_created'];
+
+/** Throws ERR_METRIC_NAME when a non-counter `name` ends in a suffix that means another type. */
+export function checkNotOtherTypeSuffix(kind: string, name: string): void {
+  const suffix = GAUGE_FORBIDDEN_SUFFIXES.find((s) => name.endsWith(s));
+  if (suffix !== undefined) {
+    throw new MetricError('ERR_METRIC_NAME', `${kind} ${name}: a ${kind} name may not end in ${suffix}, which names another metric type`);
+  }
+}
+
+/** A gauge. */
+export class Gauge<L extends readonly string[] = readonly []> extends Metric<L, GaugeChild> {
+  readonly type = 'gauge' as const;
+
+  constructor(options: GaugeOptions<L>) {
+    super(options as MetricOptions<L, never>, GaugeChild, {});
+    checkNotOtherTypeSuffix('gauge', this.name);
+  }
+
+  /** Adds `n` to an unlabeled gauge. */
+  inc(n = 1): void {
+    this.unlabeled.inc(n);
+  }
+
+  /** Subtracts `n` from an unlabeled gauge. */
+  dec(n = 1): void {
+    this.unlabeled.dec(n);
+  }
+
+  /** Sets an unlabeled gauge. */
+  set(v: number): void {
+    this.unlabeled.set(v);
+  }
+
+  protected snapshot(children: readonly GaugeChild[]): ScalarFamily {
+    const series: ScalarSeries[] = new Array(children.length);
+    for (let i = 0; i < children.length; i++) {
+      const child = children[i] as GaugeChild;
+      series[i] = { labels: child, value: child.value };
+    }
+    return { type: 'gauge', name: this.name, help: this.help, series };
+  }
+}
