@@ -84,7 +84,7 @@ export function labelSet(names: readonly string[], values: readonly string[]): L
 }
 
 /**
- * The escaped `a="x",b="y"` text of a label set. Throws ERR_METRIC_LABELS, naming `metric`, on a
+ * The escaped `a="x",b="y"` text of a label set, labels ordered by name. Throws ERR_METRIC_LABELS, naming `metric`, on a
  * wrong count or a value that is not a string.
  */
 export function labelText(metric: string, names: readonly string[], values: readonly string[]): string {
@@ -94,10 +94,12 @@ export function labelText(metric: string, names: readonly string[], values: read
       `${metric}: expected ${names.length} label values (${names.join(', ')}), got ${values.length}: ${JSON.stringify(values)}`,
     );
   }
+  // Written in label-name order, as client_golang does, whatever the declaration order.
+  const order = [...names.keys()].sort((i, j) => ((names[i] as string) < (names[j] as string) ? -1 : 1));
   // Joined rather than concatenated: `+=` would keep a rope of small strings per series, twice
   // the memory of one flat string, for as long as the series lives.
   const parts: string[] = [];
-  for (let i = 0; i < names.length; i++) {
+  for (const i of order) {
     const value = values[i];
     if (typeof value !== 'string') {
       throw new MetricError(
