@@ -33,3 +33,30 @@ export class MetricError extends TqError {
     super(code, message);
   }
 }
+
+/** Where in a file something is: 1-based line and column. */
+export interface SourcePosition {
+  readonly line: number;
+  readonly col: number;
+}
+
+/**
+ * A configuration file is broken: bad YAML, a wrong type, a value out of range. The message
+ * starts with `file:line:col:` so editors and terminals can jump to it.
+ */
+export class ConfigError extends TqError {
+  declare readonly code: 'ERR_CONFIG';
+  readonly file: string;
+  readonly line: number;
+  readonly col: number;
+  /** The message without the location prefix. */
+  readonly reason: string;
+
+  constructor(file: string, at: SourcePosition, reason: string) {
+    super('ERR_CONFIG', `${file}:${at.line}:${at.col}: ${reason}`);
+    this.file = file;
+    this.line = at.line;
+    this.col = at.col;
+    this.reason = reason;
+  }
+}

@@ -1,0 +1,173 @@
+/** `config/server.yaml`: keys, defaults and validation. */
+import { isIP } from 'node:net';
+import { resolve } from 'node:path';
+import { Section } from './section.js';
+import type { YamlNode } from './yaml.js';
+
+/** Credentials that protect the metrics endpoint. */
+export type MetricsAuth =
+  | { readonly kind: 'bearer'; readonly token: string }
+  | { readonly kind: 'basic'; readonly username: string; readonly password: string };
+
+/** A `host:port` to listen on. */
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** The resolved server configuration; every value has its default filled in. */
+export interface ServerConfig {
+  /** The file it was read from, or `(defaults)`. */
+  readonly file: string;
+  /** The project root every relative path is resolved against. */
+  readonly root: string;
+  readonly server: {
+    readonly host: string;
+    readonly port: number;
+    readonly readTimeoutSeconds: number;
+    readonly writeTimeoutSeconds: number;
+    readonly idleTimeoutSeconds: number;
+    /** Template with `{date}`, resolved against the root; null disables the file. */
+    readonly logFile: string | null;
+  };
+  readonly workers: {
+    /** Absolute path of the workers folder. */
+    readonly directory: string;
+    readonly portRangeStart: number;
+    readonly portRangeEnd: number;
+    readonly startupDelayMs: number;
+    readonly restartDelayMs: number;
+    readonly shutdownGracePeriodMs: number;
+    readonly healthCheckWaitTimeoutMs: number;
+    readonly healthCheckTimeoutMs: number;
+    readonly healthCheckIntervalMs: number;
+    /** Requests that may wait for an instance, per worker; one more gets 503. */
+    readonly queueCapacity: number;
+    /** How long a request may wait for an instance before it gets 504. */
+    readonly queueTimeoutMs: number;
+  };
+  readonly fileWatcher: {
+    readonly debounceMs: number;
+  };
+  readonly metrics: {
+    readonly enabled: boolean;
+    readonly path: string;
+    /** A separate listener for the endpoint, instead of the main port. */
+    readonly listen: ListenAddress | undefined;
+    readonly auth: MetricsAuth | undefined;
+    /** Request-duration histogram bounds, in seconds. */
+    readonly buckets: readonly number[];
+  };
+}
+
+const TOP = ['server', 'workers', 'file_watcher', 'metrics'];
+const SERVER = ['host', 'port', 'read_timeout_seconds', 'write_timeout_seconds', 'idle_timeout_seconds', 'log_file'];
+const WORKERS = [
+  'directory', 'port_range_start', 'port_range_end', 'startup_delay_ms', 'restart_delay_ms', 'shutdown_grace_period_ms',
+  'health_check_wait_timeout_ms', 'health_check_timeout_ms', 'health_check_interval_ms', 'queue_capacity', 'queue_timeout_ms',
+];
+const METRICS = ['enabled', 'path', 'listen', 'auth', 'buckets'];
+const DAY_MS = 86_400_000;
+
+/** Prometheus' default request-duration buckets, in seconds. */
+export const DEFAULT_DURATION_BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** Parses `host:port`, `[v6]:port` or `:port` (all interfaces). */
+export function parseListen(text: string): ListenAddress | undefined {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text);
+  if (m === null) return undefined;
+  const host = m[1] ?? (m[2] === '' ? '0.0.0.0' : (m[2] as string));
+  const port = Number(m[3]);
+  if (port > 65535 || (m[1] !== undefined && isIP(host) !== 6)) return undefined;
+  return { host, port };
+}
+
+/**
+ * Reads the server configuration from a parsed `server.yaml` (undefined for none: defaults).
+ * Relative paths resolve against `root`. Throws ConfigError; pushes unknown-key warnings.
+ */
+export function readServerConfig(node: YamlNode | undefined, file: string, root: string, warnings: string[]): ServerConfig {
+  const top = new Section(file, '', node, TOP, warnings);
+  const s = top.section('server', SERVER, warnings);
+  const w = top.section('workers', WORKERS, warnings);
+  const f = top.section('file_watcher', ['debounce_ms'], warnings);
+  const m = top.section('metrics', METRICS, warnings);
+
+  const portRangeStart = w.int('port_range_start', 9000, 1, 65535);
+  const portRangeEnd = w.int('port_range_end', 9999, 1, 65535);
+  if (portRangeEnd < portRangeStart) {
+    throw w.error('port_range_end', `must not be below port_range_start (${portRangeStart}), got ${portRangeEnd}`);
+  }
+
+  const path = m.string('path', '/metrics');
+  if (!/^\/[^\s?#]*$/.test(path) || (path.length > 1 && path.endsWith('/'))) {
+    throw m.error('path', `must be an absolute URL path such as /metrics (no query, no trailing slash), got ${JSON.stringify(path)}`);
+  }
+  const listenText = m.string('listen', undefined);
+  const listen = listenText === undefined ? undefined : parseListen(listenText);
+  if (listenText !== undefined && listen === undefined) {
+    throw m.error('listen', `must be host:port, [ipv6]:port or :port, got ${JSON.stringify(listenText)}`);
+  }
+
+  const buckets = m.numberList('buckets') ?? [...DEFAULT_DURATION_BUCKETS];
+  buckets.forEach((b, i) => {
+    if (!(b >= 0) || !Number.isFinite(b) || (i > 0 && !(b > (buckets[i - 1] as number)))) {
+      throw m.error('buckets', `must be finite numbers >= 0 in strictly ascending order, got ${JSON.stringify(buckets)}`);
+    }
+  });
+
+  const root_ = resolve(root);
+  const config: ServerConfig = {
+    file,
+    root: root_,
+    server: {
+      host: s.string('host', '0.0.0.0'),
+      port: s.int('port', 8080, 0, 65535),
+      readTimeoutSeconds: s.number('read_timeout_seconds', 30, 0, 86400),
+      writeTimeoutSeconds: s.number('write_timeout_seconds', 30, 0, 86400),
+      idleTimeoutSeconds: s.number('idle_timeout_seconds', 120, 0, 86400),
+      logFile: s.optionalString('log_file', 'logs/tqserver_{date}.log'),
+    },
+    workers: {
+      directory: resolve(root_, w.string('directory', 'workers')),
+      portRangeStart,
+      portRangeEnd,
+      startupDelayMs: w.int('startup_delay_ms', 100, 0, DAY_MS),
+      restartDelayMs: w.int('restart_delay_ms', 100, 0, DAY_MS),
+      shutdownGracePeriodMs: w.int('shutdown_grace_period_ms', 5000, 0, DAY_MS),
+      healthCheckWaitTimeoutMs: w.int('health_check_wait_timeout_ms', 5000, 1, DAY_MS),
+      healthCheckTimeoutMs: w.int('health_check_timeout_ms', 250, 1, DAY_MS),
+      healthCheckIntervalMs: w.int('health_check_interval_ms', 5000, 10, DAY_MS),
+      queueCapacity: w.int('queue_capacity', 1000, 0, 1_000_000),
+      queueTimeoutMs: w.int('queue_timeout_ms', 30_000, 1, DAY_MS),
+    },
+    fileWatcher: { debounceMs: f.int('debounce_ms', 50, 0, 60_000) },
+    metrics: {
+      enabled: m.bool('enabled', true),
+      path,
+      listen,
+      auth: readAuth(m, warnings),
+      buckets,
+    },
+  };
+  return config;
+}
+
+function readAuth(metrics: Section, warnings: string[]): MetricsAuth | undefined {
+  if (metrics.node('auth') === undefined) return undefined;
+  const auth = metrics.section('auth', ['bearer_token', 'basic'], warnings);
+  const token = auth.string('bearer_token', undefined);
+  const hasBasic = auth.node('basic') !== undefined;
+  if (token !== undefined && hasBasic) throw auth.error('basic', 'give either bearer_token or basic, not both');
+  if (token !== undefined) {
+    if (token === '') throw auth.error('bearer_token', 'must not be empty');
+    return { kind: 'bearer', token };
+  }
+  if (!hasBasic) throw metrics.error('auth', 'must hold bearer_token or basic: {username, password}');
+  const basic = auth.section('basic', ['username', 'password'], warnings);
+  const username = basic.string('username', '');
+  const password = basic.string('password', '');
+  if (username === '' || username.includes(':')) throw basic.error('username', 'must be a non-empty string without ":"');
+  if (password === '') throw basic.error('password', 'must be a non-empty string');
+  return { kind: 'basic', username, password };
+}

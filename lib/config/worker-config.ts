@@ -1,0 +1,163 @@
+/** `workers/<name>/config/worker.yaml`: keys, defaults and validation. */
+import { existsSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+import { Section } from './section.js';
+import type { YamlNode } from './yaml.js';
+
+/** Worker types tqserver knows how to build and start. */
+export type WorkerType = 'node' | 'exec' | 'bun' | 'go';
+
+/** Dev or prod, from `--mode` or `TQSERVER_MODE`. */
+export type Mode = 'dev' | 'prod';
+
+/** A resolved worker configuration. */
+export interface WorkerConfig {
+  /** The worker folder's name. */
+  readonly name: string;
+  /** Absolute path of the worker folder; instances start there. */
+  readonly dir: string;
+  /** The worker.yaml it was read from. */
+  readonly file: string;
+  /** Route prefix, normalised: `/` or `/a/b` (no trailing slash). */
+  readonly path: string;
+  readonly type: WorkerType;
+  /** `enabled` resolved for the mode (`development` means dev mode only). */
+  readonly enabled: boolean;
+  /** argv that starts an instance; argv[0] is looked up in PATH unless it has a slash. */
+  readonly command: readonly string[];
+  /** argv that builds the worker before instances start, if any. */
+  readonly build: readonly string[] | undefined;
+  readonly env: Readonly<Record<string, string>>;
+  readonly scaling: {
+    readonly minWorkers: number;
+    readonly maxWorkers: number;
+    /** Scale up while more than this many requests wait. */
+    readonly queueThreshold: number;
+    /** Idle seconds before an instance above min_workers is stopped. */
+    readonly scaleDownDelaySeconds: number;
+    /** Requests one instance handles at once; more wait in the queue. */
+    readonly maxConcurrency: number;
+  };
+  /** Recycle an instance after this many requests; 0 = never. */
+  readonly maxRequests: number;
+  /** Recycle an instance whose resident memory exceeds this; 0 = never. */
+  readonly maxMemoryMb: number;
+  /** Log file template with `{name}`, `{date}`, `{port}`; null disables it. */
+  readonly logFile: string | null;
+}
+
+const KEYS = ['path', 'type', 'enabled', 'node', 'bun', 'go', 'exec', 'env', 'scaling', 'max_requests', 'max_memory_mb', 'logging', 'log_file'];
+const TYPES: readonly WorkerType[] = ['node', 'exec', 'bun', 'go'];
+
+/** Normalises a route prefix: leading slash, no trailing slash, no empty or dot segments. */
+export function normaliseRoute(path: string): string | undefined {
+  if (!path.startsWith('/') || /[\s?#%\\]/.test(path)) return undefined;
+  const segments = path.split('/').filter((s) => s !== '');
+  if (segments.some((s) => s === '.' || s === '..')) return undefined;
+  return '/' + segments.join('/');
+}
+
+/**
+ * Reads one worker's configuration. `dir` is its folder (absolute), `file` its worker.yaml.
+ * Throws ConfigError; pushes unknown-key warnings.
+ */
+export function readWorkerConfig(node: YamlNode | undefined, name: string, dir: string, file: string, mode: Mode, warnings: string[]): WorkerConfig {
+  const top = new Section(file, '', node, KEYS, warnings);
+  if (!top.has('path')) throw top.error('path', 'is required (the route prefix, e.g. / or /api)');
+  const rawPath = top.string('path', '');
+  const path = normaliseRoute(rawPath);
+  if (rawPath === '' || path === undefined) {
+    throw top.error('path', `must be a URL path starting with "/" (no spaces, "?", "#", "%", "\\" or dot segments), got ${JSON.stringify(rawPath)}`);
+  }
+
+  const typeText = top.string('type', 'node');
+  if (!TYPES.includes(typeText as WorkerType)) {
+    throw top.error('type', `must be one of ${TYPES.join(', ')}, got ${JSON.stringify(typeText)}${typeText === 'php' ? ' (php workers are not supported yet)' : ''}`);
+  }
+  const type = typeText as WorkerType;
+
+  let enabled = true;
+  const enabledNode = top.node('enabled');
+  if (enabledNode !== undefined) {
+    const v = enabledNode.kind === 'scalar' ? enabledNode.value : undefined;
+    if (v === true || v === 'true') enabled = true;
+    else if (v === false || v === 'false') enabled = false;
+    else if (v === 'development') enabled = mode === 'dev';
+    else throw top.error('enabled', `must be true, false or development, got ${JSON.stringify(v ?? enabledNode.kind)}`);
+  }
+
+  const nodeSection = top.section('node', ['entrypoint', 'env'], warnings);
+  const bunSection = top.section('bun', ['entrypoint', 'env'], warnings);
+  const goSection = top.section('go', ['max_requests', 'go_max_procs', 'go_mem_limit', 'read_timeout_seconds', 'write_timeout_seconds', 'idle_timeout_seconds'], warnings);
+  const execSection = top.section('exec', ['command', 'build'], warnings);
+  const env: Record<string, string> = { ...top.stringMap('env') };
+
+  let command: string[];
+  let build: string[] | undefined;
+  switch (type) {
+    case 'node': {
+      const entry = nodeSection.string('entrypoint', 'index.js');
+      Object.assign(env, nodeSection.stringMap('env'));
+      command = [process.execPath, entry];
+      break;
+    }
+    case 'bun': {
+      const entry = bunSection.string('entrypoint', 'index.ts');
+      Object.assign(env, bunSection.stringMap('env'));
+      command = ['bun', 'run', entry];
+      build = existsSync(join(dir, 'package.json')) ? ['bun', 'install'] : undefined;
+      break;
+    }
+    case 'go':
+      command = [join(dir, 'bin', name)];
+      build = ['go', 'build', '-o', join('bin', name), './src'];
+      break;
+    case 'exec': {
+      const cmd = execSection.stringList('command');
+      if (cmd === undefined || cmd.length === 0 || cmd[0] === '') {
+        throw (execSection.has('command') ? execSection : top).error(execSection.has('command') ? 'command' : 'exec', 'exec.command is required for type exec: the argv to run, e.g. [python3, app.py]');
+      }
+      command = cmd;
+      const b = execSection.stringList('build');
+      if (b !== undefined && b.length === 0) throw execSection.error('build', 'must not be an empty list');
+      build = b;
+      break;
+    }
+  }
+  if (type === 'node' && command[1] !== undefined && !isAbsolute(command[1]) && command[1].startsWith('..')) {
+    warnings.push(`${file}: warning: node.entrypoint ${command[1]} is outside the worker folder`);
+  }
+
+  const scaling = top.section('scaling', ['min_workers', 'max_workers', 'queue_threshold', 'scale_down_delay', 'max_concurrency'], warnings);
+  const minWorkers = scaling.int('min_workers', 1, 0, 1000);
+  const maxWorkers = scaling.int('max_workers', Math.max(5, minWorkers), 1, 1000);
+  if (minWorkers > maxWorkers) throw scaling.error('min_workers', `(${minWorkers}) must not exceed max_workers (${maxWorkers})`);
+
+  const maxRequests = top.has('max_requests') ? top.int('max_requests', 0, 0) : goSection.int('max_requests', 0, 0);
+  const logging = top.section('logging', ['log_file'], warnings);
+  const logFile = logging.has('log_file')
+    ? logging.optionalString('log_file', '')
+    : top.optionalString('log_file', 'logs/worker_{name}_{date}.log');
+
+  return {
+    name,
+    dir,
+    file,
+    path,
+    type,
+    enabled,
+    command,
+    build,
+    env,
+    scaling: {
+      minWorkers,
+      maxWorkers,
+      queueThreshold: scaling.int('queue_threshold', 10, 0),
+      scaleDownDelaySeconds: scaling.number('scale_down_delay', 60, 0),
+      maxConcurrency: scaling.int('max_concurrency', 100, 1, 1_000_000),
+    },
+    maxRequests,
+    maxMemoryMb: top.number('max_memory_mb', 0, 0),
+    logFile,
+  };
+}
