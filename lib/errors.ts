@@ -60,3 +60,44 @@ export class ConfigError extends TqError {
     this.reason = reason;
   }
 }
+
+/** Codes of {@link ServeError}: why a request could not be served by a worker. */
+export type ServeErrorCode =
+  | 'ERR_BAD_REQUEST'
+  | 'ERR_NOT_FOUND'
+  | 'ERR_QUEUE_FULL'
+  | 'ERR_QUEUE_TIMEOUT'
+  | 'ERR_NO_INSTANCE'
+  | 'ERR_BUILD_FAILED'
+  | 'ERR_SHUTTING_DOWN'
+  | 'ERR_UPSTREAM_UNREACHABLE'
+  | 'ERR_UPSTREAM_BROKEN'
+  | 'ERR_UPSTREAM_TIMEOUT';
+
+/** The HTTP status each serve error answers with; the one table that maps them. */
+export const SERVE_ERROR_STATUS: Readonly<Record<ServeErrorCode, number>> = {
+  ERR_BAD_REQUEST: 400,
+  ERR_NOT_FOUND: 404,
+  ERR_QUEUE_FULL: 503,
+  ERR_QUEUE_TIMEOUT: 504,
+  ERR_NO_INSTANCE: 503,
+  ERR_BUILD_FAILED: 503,
+  ERR_SHUTTING_DOWN: 503,
+  ERR_UPSTREAM_UNREACHABLE: 502,
+  ERR_UPSTREAM_BROKEN: 502,
+  ERR_UPSTREAM_TIMEOUT: 504,
+};
+
+/** A request could not be served; `status` is what the client gets. */
+export class ServeError extends TqError {
+  declare readonly code: ServeErrorCode;
+
+  constructor(code: ServeErrorCode, message: string) {
+    super(code, message);
+  }
+
+  /** The HTTP status for this error. */
+  get status(): number {
+    return SERVE_ERROR_STATUS[this.code];
+  }
+}

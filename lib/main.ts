@@ -1,0 +1,58 @@
+#!/usr/bin/env node
+/** The tqserver command: `node dist/main.js [--config PATH] [--mode dev|prod] [--quiet]`. */
+import { readFileSync } from 'node:fs';
+import { startApp, type App } from './app.js';
+import { parseArgs, USAGE } from './cli.js';
+import { ConfigError } from './errors.js';
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+async function main(): Promise<void> {
+  const request = parseArgs(process.argv.slice(2), process.env);
+  switch (request.kind) {
+    case 'help':
+      process.stdout.write(USAGE);
+      return;
+    case 'version':
+      process.stdout.write(`tqserver ${version()}\n`);
+      return;
+    case 'usage-error':
+      process.stderr.write(`tqserver: ${request.message}\n\n${USAGE}`);
+      process.exitCode = 2;
+      return;
+    case 'run':
+      break;
+  }
+  let app: App;
+  try {
+    app = await startApp({ root: process.cwd(), configPath: request.configPath, mode: request.mode, quiet: request.quiet });
+  } catch (err) {
+    const message = err instanceof ConfigError ? err.message : `cannot start: ${(err as Error).message}`;
+    process.stderr.write(`tqserver: ${message}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  process.stdout.write(`tqserver ready on http://${app.address.address.includes(':') ? `[${app.address.address}]` : app.address.address}:${app.address.port}\n`);
+
+  let signals = 0;
+  const stop = (signal: NodeJS.Signals): void => {
+    signals++;
+    if (signals > 1) {
+      app.log.error(`${signal} again: exiting now`);
+      process.exit(1);
+    }
+    app.log.info(`${signal} received`);
+    void app.stop().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  process.on('SIGHUP', () => {
+    app.log.info('SIGHUP received: reloading the configuration');
+    void app.reload();
+  });
+}
+
+void main();

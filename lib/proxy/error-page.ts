@@ -1,0 +1,51 @@
+/**
+ * Error answers: a small HTML page, or JSON when the client prefers JSON. Respond-or-destroy:
+ * once a response has started, the only honest signal left is to cut the connection.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES } from 'node:http';
+
+/** Escapes text for HTML. */
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** Whether the client would rather have JSON than HTML. */
+export function wantsJson(req: IncomingMessage): boolean {
+  const accept = req.headers.accept ?? '';
+  return accept.includes('application/json') && !accept.includes('text/html');
+}
+
+/**
+ * Sends `status` with a short explanation; if the response has already started, destroys the
+ * socket instead (the client then sees a broken response, never a hanging one).
+ */
+export function sendError(req: IncomingMessage, res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
+  const title = `${status} ${STATUS_CODES[status] ?? 'Error'}`;
+  let body: string;
+  let type: string;
+  if (wantsJson(req)) {
+    body = JSON.stringify({ error: { status, message } }) + '\n';
+    type = 'application/json';
+  } else {
+    body = `<!doctype html>\n<html><head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head>\n<body><h1>${escapeHtml(title)}</h1>\n<p>${escapeHtml(message)}</p>\n<hr><p><small>tqserver</small></p></body></html>\n`;
+    type = 'text/html; charset=utf-8';
+  }
+  res.writeHead(status, { ...headers, 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
+  res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+/** The dev-mode build-error page: the compiler's output, and the live-reload script. */
+export function sendBuildError(req: IncomingMessage, res: ServerResponse, worker: string, output: string, headers: Record<string, string> = {}): void {
+  const body =
+    `<!doctype html>\n<html><head><meta charset="utf-8"><title>Build failed: ${escapeHtml(worker)}</title>` +
+    `<style>body{font-family:system-ui,sans-serif;margin:2rem}pre{background:#111;color:#eee;padding:1rem;overflow:auto}</style></head>\n` +
+    `<body><h1>Build failed: ${escapeHtml(worker)}</h1>\n<p>${escapeHtml(new Date().toISOString())}. Fix the error and save: this page reloads itself.</p>\n` +
+    `<pre>${escapeHtml(output)}</pre>\n<script src="/dev-reload.js"></script></body></html>\n`;
+  res.writeHead(500, { ...headers, 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
+  res.end(req.method === 'HEAD' ? undefined : body);
+}

@@ -1,0 +1,55 @@
+/**
+ * Header handling for forwarding, as pure functions over raw header arrays
+ * (`[name, value, name, value, ...]`, the form of `message.rawHeaders`), which keep the case and
+ * repetition the client sent.
+ */
+
+/** Hop-by-hop headers (RFC 9110 7.6.1, plus the non-standard Keep-Alive and Proxy-Connection). */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+
+/** The header names a Connection header lists, lower-cased. */
+function connectionTokens(raw: readonly string[]): Set<string> | undefined {
+  let tokens: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    if ((raw[i] as string).length === 10 && (raw[i] as string).toLowerCase() === 'connection') {
+      tokens ??= new Set();
+      for (const t of (raw[i + 1] as string).split(',')) tokens.add(t.trim().toLowerCase());
+    }
+  }
+  return tokens;
+}
+
+/**
+ * `raw` without hop-by-hop headers, without the headers Connection names, and without any
+ * name in `drop` (lower-case). Never modifies `raw`.
+ */
+export function endToEnd(raw: readonly string[], drop?: ReadonlySet<string>): string[] {
+  const named = connectionTokens(raw);
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || named?.has(lower) || drop?.has(lower)) continue;
+    out.push(name, raw[i + 1] as string);
+  }
+  return out;
+}
+
+/** The first value of header `lowerName` in `raw`. */
+export function rawHeader(raw: readonly string[], lowerName: string): string | undefined {
+  for (let i = 0; i < raw.length; i += 2) {
+    if ((raw[i] as string).toLowerCase() === lowerName) return raw[i + 1];
+  }
+  return undefined;
+}
+
+/** A correlation id as a client may send it: 1 to 128 visible ASCII characters, no quotes. */
+const CORRELATION_ID = /^[\x21\x23-\x7e]{1,128}$/;
+
+/** The client's X-Correlation-ID if it is sane, else undefined. */
+export function validCorrelationId(value: string | undefined): string | undefined {
+  return value !== undefined && CORRELATION_ID.test(value) ? value : undefined;
+}
+
+/** Headers tqserver itself sets on the way to a worker; the client's copies are replaced. */
+export const REPLACED_REQUEST_HEADERS: ReadonlySet<string> = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-correlation-id']);

@@ -1,0 +1,235 @@
+/**
+ * One running instance of a worker: its process, port, slot and state. The states and the
+ * transitions allowed between them are in one table.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type { Mode, WorkerConfig } from '../config/index.js';
+import { today } from '../log.js';
+import type { ExitReason, InstanceInfo } from '../observer.js';
+import { probe } from './health.js';
+
+/**
+ * `starting`: spawned, not yet healthy. `healthy`: in rotation. `draining`: out of rotation,
+ * finishing its requests. `stopping`: signalled to exit. `exited`: the process is gone.
+ */
+export type InstanceState = 'starting' | 'healthy' | 'draining' | 'stopping' | 'exited';
+
+const TRANSITIONS: Readonly<Record<InstanceState, readonly InstanceState[]>> = {
+  starting: ['healthy', 'draining', 'stopping', 'exited'],
+  healthy: ['draining', 'stopping', 'exited'],
+  draining: ['stopping', 'exited'],
+  stopping: ['exited'],
+  exited: [],
+};
+
+/** How an instance's process ended. */
+export interface ExitStatus {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  /** Set when the process could not be started at all. */
+  readonly error?: string;
+}
+
+/** What starting an instance needs. */
+export interface InstanceOptions {
+  readonly worker: WorkerConfig;
+  readonly slot: number;
+  readonly port: number;
+  readonly mode: Mode;
+  /** Project root, against which log paths resolve. */
+  readonly root: string;
+}
+
+/** Fills `{name}`, `{date}` and `{port}` in a log file template. */
+export function logPath(template: string, root: string, name: string, port: number): string {
+  return resolve(root, template.replaceAll('{name}', name).replaceAll('{date}', today()).replaceAll('{port}', String(port)));
+}
+
+/** The environment of the worker contract, over the server's own and the worker's `env`. */
+export function instanceEnv(worker: WorkerConfig, port: number, mode: Mode): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    ...worker.env,
+    WORKER_PORT: String(port),
+    PORT: String(port),
+    WORKER_NAME: worker.name,
+    WORKER_PATH: worker.path,
+    WORKER_TYPE: worker.type,
+    WORKER_MODE: mode,
+  };
+}
+
+/** A running (or finished) instance. */
+export class Instance {
+  readonly worker: WorkerConfig;
+  readonly slot: number;
+  readonly port: number;
+  readonly startedAt = Date.now();
+  /** Requests forwarded and not yet finished. */
+  inflight = 0;
+  /** Requests finished. */
+  served = 0;
+  /** When inflight last became 0. */
+  idleSince = Date.now();
+  /** Why the supervisor stopped it; unset for a process that exits on its own. */
+  exitReason: ExitReason | undefined;
+  /** Set once a replacement has been asked for, so it is asked for once. */
+  replacing = false;
+  /** Resolves when the process is gone. */
+  readonly exited: Promise<ExitStatus>;
+  /** The log file its output goes to, if any. */
+  readonly logFile: string | undefined;
+  #state: InstanceState = 'starting';
+  #status: ExitStatus | undefined;
+  readonly #child: ChildProcess;
+  #idleWaiters: (() => void)[] = [];
+
+  constructor(options: InstanceOptions) {
+    const { worker, port, mode, root } = options;
+    this.worker = worker;
+    this.slot = options.slot;
+    this.port = port;
+    let out: number | 'ignore' = 'ignore';
+    if (worker.logFile !== null) {
+      this.logFile = logPath(worker.logFile, root, worker.name, port);
+      try {
+        mkdirSync(dirname(this.logFile), { recursive: true });
+        out = openSync(this.logFile, 'a');
+      } catch {
+        this.logFile = undefined;
+      }
+    }
+    const [file, ...args] = worker.command as [string, ...string[]];
+    // A process group of its own, so that stopping the instance also stops what it spawned.
+    this.#child = spawn(file, args, { cwd: worker.dir, env: instanceEnv(worker, port, mode), stdio: ['ignore', out, out], detached: true });
+    if (typeof out === 'number') closeSync(out);
+    this.exited = new Promise((resolveExit) => {
+      const finish = (status: ExitStatus): void => {
+        if (this.#status !== undefined) return;
+        this.#status = status;
+        this.#state = 'exited';
+        this.#notifyIdle();
+        resolveExit(status);
+      };
+      this.#child.once('error', (err) => finish({ code: null, signal: null, error: err.message }));
+      this.#child.once('exit', (code, signal) => finish({ code, signal }));
+    });
+  }
+
+  /** The current state. */
+  get state(): InstanceState {
+    return this.#state;
+  }
+
+  get pid(): number | undefined {
+    return this.#child.pid;
+  }
+
+  /** What observers are told about it. */
+  info(): InstanceInfo {
+    return { worker: this.worker.name, slot: this.slot, port: this.port, pid: this.#child.pid };
+  }
+
+  /** A short name for log lines: `api#2 (pid 123, port 9001)`. */
+  toString(): string {
+    return `${this.worker.name}#${this.slot} (pid ${this.#child.pid ?? '-'}, port ${this.port})`;
+  }
+
+  /** Moves to `to`; throws on a transition the table does not allow (a supervisor bug). */
+  transition(to: InstanceState): void {
+    if (this.#state === to) return;
+    if (!TRANSITIONS[this.#state].includes(to)) throw new Error(`instance ${this}: no transition ${this.#state} -> ${to}`);
+    this.#state = to;
+  }
+
+  /**
+   * Polls `GET /health` every 100 ms until it answers 200 (true), the process exits, or
+   * `timeoutMs` passes (a string saying why it failed).
+   */
+  async waitReady(timeoutMs: number, probeTimeoutMs: number): Promise<true | string> {
+    const deadline = Date.now() + timeoutMs;
+    let last = 'no answer';
+    while (this.#status === undefined && this.#state === 'starting') {
+      const left = deadline - Date.now();
+      if (left <= 0) return `not healthy within ${timeoutMs} ms (last probe: ${last})`;
+      const result = await probe(this.port, Math.min(probeTimeoutMs, left));
+      if (result.ok) return true;
+      last = result.error ?? 'failed';
+      await new Promise((r) => setTimeout(r, Math.min(100, Math.max(0, deadline - Date.now()))));
+    }
+    const status = this.#status;
+    if (status !== undefined) return status.error ?? `exited during start-up with ${status.signal ?? `code ${status.code}`}`;
+    return `stopped during start-up (${this.#state})`;
+  }
+
+  /** Counts one request in flight. */
+  begin(): void {
+    this.inflight++;
+  }
+
+  /** Counts one request finished. */
+  end(): void {
+    this.inflight--;
+    this.served++;
+    if (this.inflight === 0) {
+      this.idleSince = Date.now();
+      this.#notifyIdle();
+    }
+  }
+
+  #notifyIdle(): void {
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Resolves when no request is in flight (or the process is gone), or after `timeoutMs`. */
+  whenIdle(timeoutMs: number): Promise<void> {
+    if (this.inflight <= 0 || this.#state === 'exited') return Promise.resolve();
+    return new Promise((resolveIdle) => {
+      const timer = setTimeout(resolveIdle, timeoutMs);
+      this.#idleWaiters.push(() => {
+        clearTimeout(timer);
+        resolveIdle();
+      });
+    });
+  }
+
+  #signal(signal: NodeJS.Signals): void {
+    const pid = this.#child.pid;
+    if (pid === undefined || this.#state === 'exited') return;
+    try {
+      process.kill(-pid, signal);
+    } catch {
+      try {
+        this.#child.kill(signal);
+      } catch {
+        // Already gone.
+      }
+    }
+  }
+
+  /** SIGTERM to its process group, SIGKILL after `graceMs`; resolves when it has exited. */
+  async stop(graceMs: number): Promise<ExitStatus> {
+    if (this.#state !== 'exited') {
+      this.transition('stopping');
+      this.#signal('SIGTERM');
+      const timer = setTimeout(() => this.#signal('SIGKILL'), graceMs);
+      const status = await this.exited;
+      clearTimeout(timer);
+      // Whatever the group leader left behind goes too.
+      const pid = this.#child.pid;
+      if (pid !== undefined) {
+        try {
+          process.kill(-pid, 'SIGKILL');
+        } catch {
+          // No process left in the group.
+        }
+      }
+      return status;
+    }
+    return this.exited;
+  }
+}
