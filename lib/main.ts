@@ -26,33 +26,47 @@ async function main(): Promise<void> {
     case 'run':
       break;
   }
-  let app: App;
-  try {
-    app = await startApp({ root: process.cwd(), configPath: request.configPath, mode: request.mode, quiet: request.quiet });
-  } catch (err) {
-    const message = err instanceof ConfigError ? err.message : `cannot start: ${(err as Error).message}`;
-    process.stderr.write(`tqserver: ${message}\n`);
-    process.exitCode = 1;
-    return;
-  }
-  process.stdout.write(`tqserver ready on http://${app.address.address.includes(':') ? `[${app.address.address}]` : app.address.address}:${app.address.port}\n`);
-
+  // Handlers go in before anything starts: a signal with no handler would kill the process
+  // with its workers still running. A signal during start-up is acted on once started.
+  let app: App | undefined;
   let signals = 0;
+  let reloadPending = false;
   const stop = (signal: NodeJS.Signals): void => {
     signals++;
     if (signals > 1) {
-      app.log.error(`${signal} again: exiting now`);
+      process.stderr.write(`tqserver: ${signal} again, exiting now\n`);
       process.exit(1);
     }
+    if (app === undefined) return;
     app.log.info(`${signal} received`);
     void app.stop().then(() => process.exit(0));
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   process.on('SIGHUP', () => {
+    if (app === undefined) {
+      reloadPending = true;
+      return;
+    }
     app.log.info('SIGHUP received: reloading the configuration');
     void app.reload();
   });
+
+  try {
+    app = await startApp({ root: process.cwd(), configPath: request.configPath, mode: request.mode, quiet: request.quiet });
+  } catch (err) {
+    const message = err instanceof ConfigError ? err.message : `cannot start: ${(err as Error).message}`;
+    process.stderr.write(`tqserver: ${message}\n`);
+    process.exit(1);
+  }
+  const started = app;
+  if (signals > 0) {
+    started.log.info('stop requested during start-up');
+    await started.stop();
+    process.exit(0);
+  }
+  process.stdout.write(`tqserver ready on http://${started.address.address.includes(':') ? `[${started.address.address}]` : started.address.address}:${started.address.port}\n`);
+  if (reloadPending) void started.reload();
 }
 
 void main();

@@ -61,6 +61,29 @@ export function instanceEnv(worker: WorkerConfig, port: number, mode: Mode): Nod
   };
 }
 
+/**
+ * Process groups of every live instance. Instances run in groups of their own, which outlive
+ * the server if it dies without stopping them; this last-resort hook kills them on any exit
+ * the process gets to see (an uncaught error, process.exit). Only SIGKILL escapes it.
+ */
+const liveGroups = new Set<number>();
+let exitHookInstalled = false;
+
+function trackGroup(pid: number): void {
+  liveGroups.add(pid);
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const group of liveGroups) {
+      try {
+        process.kill(-group, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+  });
+}
+
 /** A running (or finished) instance. */
 export class Instance {
   readonly worker: WorkerConfig;
@@ -105,9 +128,20 @@ export class Instance {
     // A process group of its own, so that stopping the instance also stops what it spawned.
     this.#child = spawn(file, args, { cwd: worker.dir, env: instanceEnv(worker, port, mode), stdio: ['ignore', out, out], detached: true });
     if (typeof out === 'number') closeSync(out);
+    const pid = this.#child.pid;
+    if (pid !== undefined) trackGroup(pid);
     this.exited = new Promise((resolveExit) => {
       const finish = (status: ExitStatus): void => {
         if (this.#status !== undefined) return;
+        if (pid !== undefined) {
+          liveGroups.delete(pid);
+          // What the leader left behind in its group would be orphans.
+          try {
+            process.kill(-pid, 'SIGKILL');
+          } catch {
+            // Nothing left.
+          }
+        }
         this.#status = status;
         this.#state = 'exited';
         this.#notifyIdle();
@@ -219,15 +253,6 @@ export class Instance {
       const timer = setTimeout(() => this.#signal('SIGKILL'), graceMs);
       const status = await this.exited;
       clearTimeout(timer);
-      // Whatever the group leader left behind goes too.
-      const pid = this.#child.pid;
-      if (pid !== undefined) {
-        try {
-          process.kill(-pid, 'SIGKILL');
-        } catch {
-          // No process left in the group.
-        }
-      }
       return status;
     }
     return this.exited;

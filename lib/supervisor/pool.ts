@@ -168,7 +168,7 @@ export class WorkerPool {
   release(instance: Instance): void {
     instance.end();
     const { maxRequests } = this.#config;
-    if (maxRequests > 0 && instance.served >= maxRequests && instance.state === 'healthy') this.#replace(instance, 'max_requests');
+    if (maxRequests > 0 && instance.served >= maxRequests && instance.state === 'healthy') this.#replace(instance, 'max_requests', true);
     this.#dispatchQueue();
   }
 
@@ -176,12 +176,14 @@ export class WorkerPool {
     const list = this.#instances;
     const n = list.length;
     const cap = this.#config.scaling.maxConcurrency;
+    // An instance never gets more requests than max_requests allows, counting those in flight.
+    const budget = this.#config.maxRequests > 0 ? this.#config.maxRequests : Infinity;
     let best: Instance | undefined;
     let bestAt = 0;
     for (let k = 0; k < n; k++) {
       const at = (this.#roundRobin + k) % n;
       const candidate = list[at] as Instance;
-      if (candidate.state !== 'healthy' || candidate.inflight >= cap) continue;
+      if (candidate.state !== 'healthy' || candidate.inflight >= cap || candidate.served + candidate.inflight >= budget) continue;
       if (best === undefined || candidate.inflight < best.inflight) {
         best = candidate;
         bestAt = at;
@@ -290,13 +292,22 @@ export class WorkerPool {
     await instance.stop(grace);
   }
 
-  /** Starts a replacement for `instance`, then drains it (max_requests, memory). */
-  #replace(instance: Instance, reason: ExitReason): void {
+  /**
+   * Replaces `instance`. With `drainFirst` (max_requests) it leaves the rotation at once and its
+   * replacement starts alongside, so it serves no more than its budget (requests wait in the
+   * queue meanwhile); otherwise (memory) the replacement is healthy before it drains.
+   */
+  #replace(instance: Instance, reason: ExitReason, drainFirst: boolean): void {
     if (instance.replacing) return;
     instance.replacing = true;
     this.#ctx.observer.instanceReplaced?.(this.name, reason);
     this.#ctx.log.info(`worker ${this.name}: replacing instance ${instance} (${reason})`);
-    void this.#spawn().then(() => this.#drain(instance, reason));
+    if (drainFirst) {
+      void this.#drain(instance, reason);
+      void this.#spawn();
+    } else {
+      void this.#spawn().then(() => this.#drain(instance, reason));
+    }
   }
 
   // ---- timers: scaling and health -----------------------------------------------------------
@@ -350,7 +361,7 @@ export class WorkerPool {
           const rss = limit > 0 && instance.pid !== undefined ? residentBytes(instance.pid) : undefined;
           if (rss !== undefined && rss > limit) {
             this.#ctx.log.warn(`worker ${this.name}: instance ${instance} uses ${Math.round(rss / 1048576)} MB, over max_memory_mb ${this.#config.maxMemoryMb}`);
-            this.#replace(instance, 'memory');
+            this.#replace(instance, 'memory', false);
           }
         }),
     );

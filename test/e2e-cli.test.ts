@@ -1,0 +1,193 @@
+/** End to end: the command line, broken configurations, dev-mode live reload, memory limits. */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { parseArgs } from '../lib/cli.js';
+import { acceptKey } from '../lib/proxy/index.js';
+import { eventually, http, Project, runToExit, startServer } from './helpers/project.js';
+
+describe('command line', () => {
+  test('flags, TQSERVER_MODE and usage errors', () => {
+    assert.deepEqual(parseArgs([], {}), { kind: 'run', configPath: undefined, mode: 'dev', quiet: false });
+    assert.deepEqual(parseArgs(['--config', 'c.yaml', '--mode', 'prod', '--quiet'], {}), { kind: 'run', configPath: 'c.yaml', mode: 'prod', quiet: true });
+    assert.deepEqual(parseArgs(['--mode=production'], {}), { kind: 'run', configPath: undefined, mode: 'prod', quiet: false });
+    assert.equal((parseArgs([], { TQSERVER_MODE: 'prod' }) as { mode: string }).mode, 'prod');
+    assert.equal((parseArgs(['--mode', 'dev'], { TQSERVER_MODE: 'prod' }) as { mode: string }).mode, 'dev');
+    assert.equal(parseArgs(['--help'], {}).kind, 'help');
+    assert.equal(parseArgs(['--version'], {}).kind, 'version');
+    assert.match((parseArgs(['--mode', 'staging'], {}) as { message: string }).message, /dev or prod/);
+    assert.match((parseArgs([], { TQSERVER_MODE: 'x' }) as { message: string }).message, /TQSERVER_MODE/);
+    assert.equal(parseArgs(['--config'], {}).kind, 'usage-error');
+    assert.equal(parseArgs(['--nope'], {}).kind, 'usage-error');
+  });
+
+  test('--help and --version print and exit 0; a usage error exits 2', async () => {
+    const p = new Project();
+    try {
+      const help = await runToExit(p, ['--help']);
+      assert.equal(help.code, 0);
+      assert.match(help.stdout, /--config PATH/);
+      assert.match(help.stdout, /SIGHUP/);
+      const version = await runToExit(p, ['--version']);
+      assert.match(version.stdout, /^tqserver \d+\.\d+\.\d+\n$/);
+      const bad = await runToExit(p, ['--frobnicate']);
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /unknown argument "--frobnicate"/);
+    } finally {
+      p.remove();
+    }
+  });
+});
+
+describe('broken configurations stop start-up with exit 1 before anything is spawned', () => {
+  const marker = 'started.marker';
+  const cases: [string, Record<string, string>, RegExp][] = [
+    ['bad YAML in server.yaml', { 'config/server.yaml': 'server:\n  port: 8080\n   host: x\n' }, /config\/server\.yaml:3:4: bad indentation/],
+    ['wrong type', { 'config/server.yaml': 'server:\n  port: eighty\n' }, /config\/server\.yaml:2:9: server\.port: must be an integer, got string "eighty"/],
+    ['tab indentation', { 'config/server.yaml': 'server:\n\tport: 1\n' }, /config\/server\.yaml:2:1: tab character in indentation/],
+    ['duplicate key', { 'config/server.yaml': 'metrics:\n  path: /a\n  path: /b\n' }, /config\/server\.yaml:3:3: duplicate key "path"/],
+    ['unclosed quote', { 'workers/w/config/worker.yaml': 'path: "/w\n' }, /workers\/w\/config\/worker\.yaml:1:7: unclosed double quote/],
+    ['missing path', { 'workers/w/config/worker.yaml': 'type: node\n' }, /workers\/w\/config\/worker\.yaml:1:1: path: is required/],
+    ['min above max', { 'workers/w/config/worker.yaml': 'path: /w\nscaling:\n  min_workers: 4\n  max_workers: 2\n' }, /worker\.yaml:3:16: scaling\.min_workers: \(4\) must not exceed max_workers \(2\)/],
+    ['two workers on one path', { 'workers/w/config/worker.yaml': 'path: /x\n', 'workers/z/config/worker.yaml': 'path: /x/\n' }, /workers\/z\/config\/worker\.yaml:1:7: path \/x is already served by worker w/],
+    ['anchors', { 'config/server.yaml': 'server: &s\n  port: 1\n' }, /config\/server\.yaml:1:9: anchors/],
+    ['missing --config file', {}, /nope\.yaml:1:1: config file not found/],
+  ];
+  for (const [name, files, message] of cases) {
+    test(name, async () => {
+      const p = new Project();
+      try {
+        p.write('workers/spy/config/worker.yaml', `path: /spy\ntype: exec\nexec:\n  command: [sh, -c, "touch ${marker}; sleep 30"]\n`);
+        for (const [rel, text] of Object.entries(files)) p.write(rel, text);
+        const args = name === 'missing --config file' ? ['--mode', 'prod', '--config', 'nope.yaml'] : ['--mode', 'prod'];
+        const run = await runToExit(p, args);
+        assert.equal(run.code, 1, run.stderr);
+        assert.match(run.stderr, message);
+        assert.equal(run.stdout, '', 'nothing was started');
+        assert.equal(existsSync(join(p.dir, 'workers/spy', marker)), false, 'no worker was spawned');
+      } finally {
+        p.remove();
+      }
+    });
+  }
+
+  test('unknown keys are warnings, with a suggestion, and the server starts', async () => {
+    const p = new Project();
+    p.server('  helth_check_interval_ms: 5\n').echoWorker('w', '/');
+    const s = await startServer(p);
+    try {
+      assert.match(s.stderr(), /config\/server\.yaml:\d+:3: warning: unknown key "helth_check_interval_ms" in workers \(did you mean "health_check_interval_ms"\?\)/);
+    } finally {
+      await s.stop();
+      p.remove();
+    }
+  });
+
+  test('a port already in use is a clear error with exit 1', async () => {
+    const p1 = new Project();
+    p1.server().echoWorker('w', '/');
+    const first = await startServer(p1);
+    const p2 = new Project();
+    p2.write('config/server.yaml', `server:\n  host: 127.0.0.1\n  port: ${first.port}\n  log_file: ~\n`);
+    try {
+      const run = await runToExit(p2);
+      assert.equal(run.code, 1);
+      assert.match(run.stderr, /cannot start: listen EADDRINUSE/);
+    } finally {
+      await first.stop();
+      p1.remove();
+      p2.remove();
+    }
+  });
+});
+
+test('SIGHUP with a broken config keeps the running configuration', async () => {
+  const p = new Project();
+  p.server().echoWorker('w', '/');
+  const s = await startServer(p);
+  try {
+    p.write('config/server.yaml', 'server:\n  port: [\n');
+    s.child.kill('SIGHUP');
+    await s.waitFor(/reload refused, the running configuration stays: .*config\/server\.yaml:2:9: unclosed flow sequence/);
+    assert.equal((await http(s.base, '/echo')).status, 200);
+  } finally {
+    assert.equal(await s.stop(), 0);
+    p.remove();
+  }
+});
+
+test('SIGHUP adds and removes workers without dropping the others', async () => {
+  const p = new Project();
+  p.server().echoWorker('a', '/a').echoWorker('b', '/b');
+  const s = await startServer(p);
+  try {
+    p.echoWorker('c', '/c');
+    p.write('workers/b/config/worker.yaml', 'path: /b\nenabled: false\n');
+    s.child.kill('SIGHUP');
+    await s.waitFor(/configuration reloaded/);
+    assert.equal((await http(s.base, '/c/echo')).json().env.WORKER_NAME, 'c');
+    assert.equal((await http(s.base, '/b/echo')).status, 404);
+    assert.equal((await http(s.base, '/a/echo')).status, 200);
+  } finally {
+    assert.equal(await s.stop(), 0);
+    p.remove();
+  }
+});
+
+test('dev mode: /ws/reload tells open pages to reload after a change', async () => {
+  const p = new Project();
+  p.server('file_watcher:\n  debounce_ms: 30\n').echoWorker('w', '/').write('workers/w/public/page.html', '<p>1</p>');
+  const s = await startServer(p, ['--mode', 'dev']);
+  try {
+    const script = await http(s.base, '/dev-reload.js');
+    assert.equal(script.status, 200);
+    assert.match(script.text(), /\/ws\/reload/);
+    const key = 'dGhlIHNhbXBsZSBub25jZQ==';
+    const received = await new Promise<string>((resolve, reject) => {
+      const socket = connect(s.port, '127.0.0.1', () => {
+        socket.write(`GET /ws/reload HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+      });
+      let data = Buffer.alloc(0);
+      socket.on('data', (d: Buffer) => {
+        data = Buffer.concat([data, d]);
+        const text = data.toString('latin1');
+        if (text.includes('\r\n\r\n') && !text.includes('written')) {
+          assert.match(text, new RegExp(`Sec-WebSocket-Accept: ${acceptKey(key).replace(/[+/=]/g, '\\$&')}`));
+          p.write('workers/w/public/page.html', '<p>2</p>');
+          data = Buffer.concat([data, Buffer.from('written')]);
+        }
+        if (text.includes('reload')) {
+          socket.destroy();
+          resolve(text);
+        }
+      });
+      socket.on('error', reject);
+      setTimeout(() => reject(new Error('no reload frame')), 8000);
+    });
+    assert.equal(acceptKey(key), 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=', 'RFC 6455 section 1.3 example');
+    assert.match(received, /\x81\x06reload/);
+  } finally {
+    assert.equal(await s.stop(), 0);
+    p.remove();
+  }
+});
+
+test('max_memory_mb recycles an instance that grows past it', async () => {
+  const p = new Project();
+  p.server().echoWorker('w', '/', 'max_memory_mb: 120\n');
+  const s = await startServer(p);
+  try {
+    const first = (await http(s.base, '/hog/150')).json().pid;
+    await s.waitFor(/over max_memory_mb 120/, 5000);
+    const next = await eventually(async () => {
+      const pid = (await http(s.base, '/echo')).json().pid;
+      return pid !== first ? pid : undefined;
+    });
+    assert.notEqual(next, first);
+  } finally {
+    assert.equal(await s.stop(), 0);
+    p.remove();
+  }
+});
