@@ -252,3 +252,28 @@ test('what an instance spawned dies with it: on a crash and at shutdown', async 
     project.remove();
   }
 });
+
+test('type go: built with go build -o bin/<name> ./src, then served', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  if (spawnSync('go', ['version']).status !== 0) {
+    if (process.env.CI === 'true') throw new Error('go is not installed, and CI must run this test (.ci/run installs golang-go)');
+    console.error('!!! SKIPPED: go not found; install Debian package golang-go to run this test !!!');
+    t.skip('go not installed');
+    return;
+  }
+  const { cpSync } = await import('node:fs');
+  const project = new Project();
+  project.server();
+  cpSync(join(ECHO, '../go-hello'), join(project.dir, 'workers/goapp'), { recursive: true });
+  project.write('workers/goapp/config/worker.yaml', 'path: /go\ntype: go\n');
+  const s = await startServer(project, ['--mode', 'prod'], { GOCACHE: join(project.dir, '.gocache'), GOFLAGS: '-mod=mod' });
+  try {
+    const r = await http(s.base, '/go/x/y');
+    assert.equal(r.status, 200);
+    assert.equal(r.text(), 'hello from go, worker goapp, path /x/y');
+    assert.match(s.stderr(), /worker goapp: built in/);
+  } finally {
+    assert.equal(await s.stop(), 0);
+    project.remove();
+  }
+});
