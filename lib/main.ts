@@ -66,6 +66,8 @@ async function main(): Promise<void> {
     process.exit(0);
   }
   process.stdout.write(`tqserver ready on http://${started.address.address.includes(':') ? `[${started.address.address}]` : started.address.address}:${started.address.port}\n`);
+  const m = started.metricsAddress;
+  if (m !== undefined) process.stdout.write(`tqserver metrics on http://${m.address.includes(':') ? `[${m.address}]` : m.address}:${m.port}${started.config.server.metrics.path}\n`);
   if (reloadPending) void started.reload();
 }
 

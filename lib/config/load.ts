@@ -104,7 +104,7 @@ function loadWorkers(server: ServerConfig, mode: Mode, warnings: string[]): Work
     if (other !== undefined) {
       throw new ConfigError(worker.file, pathPos ?? { line: 1, col: 1 }, `path ${worker.path} is already served by worker ${other.name} (${other.file})`);
     }
-    if (server.metrics.enabled && server.metrics.listen === undefined && worker.path === server.metrics.path) {
+    if (server.metrics.enabled && worker.path === server.metrics.path) {
       throw new ConfigError(worker.file, pathPos ?? { line: 1, col: 1 }, `path ${worker.path} is the metrics endpoint (metrics.path in ${server.file})`);
     }
     routes.set(worker.path, worker);

@@ -100,6 +100,8 @@ export class Instance {
   exitReason: ExitReason | undefined;
   /** Set once a replacement has been asked for, so it is asked for once. */
   replacing = false;
+  /** Whether it ever became healthy; a process that exits before that failed to start. */
+  wasHealthy = false;
   /** Resolves when the process is gone. */
   readonly exited: Promise<ExitStatus>;
   /** The log file its output goes to, if any. */
@@ -176,6 +178,7 @@ export class Instance {
     if (this.#state === to) return;
     if (!TRANSITIONS[this.#state].includes(to)) throw new Error(`instance ${this}: no transition ${this.#state} -> ${to}`);
     this.#state = to;
+    if (to === 'healthy') this.wasHealthy = true;
   }
 
   /**

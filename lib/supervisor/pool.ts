@@ -265,7 +265,7 @@ export class WorkerPool {
     if (at >= 0) this.#instances.splice(at, 1);
     this.#ctx.ports.release(instance.port);
     const unplanned = instance.exitReason === undefined || instance.exitReason === 'start_failed';
-    const reason: ExitReason = instance.exitReason ?? 'crash';
+    const reason: ExitReason = instance.exitReason ?? (instance.wasHealthy ? 'crash' : 'start_failed');
     this.#ctx.observer.instanceExited?.(instance.info(), reason);
     if (!unplanned || this.#stopped) return;
     const how = status.error ?? (status.signal !== null ? `signal ${status.signal}` : `code ${status.code}`);

@@ -1,0 +1,164 @@
+/**
+ * The tqserver_* metric set: every family of the metrics plan, in one table of definitions, and
+ * the observer that records each one where its event happens. Gauges that describe current
+ * state are computed when scraped, from the supervisor and the proxy.
+ */
+import type { Gauge, Registry } from './exposition/index.js';
+import type { ExitReason, RequestEvent, ServerObserver } from './observer.js';
+
+/** Health-check duration buckets, in seconds (.001 .. 1). */
+export const HEALTH_CHECK_BUCKETS: readonly number[] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+
+/** What the scrape-time gauges read. */
+export interface MetricsSource {
+  /** Requests being served now. */
+  activeRequests(): number;
+  /** Every configured worker, as it is now. */
+  workers(): readonly WorkerState[];
+}
+
+/** One worker's current state. */
+export interface WorkerState {
+  readonly name: string;
+  /** Instances starting or serving. */
+  readonly instances: number;
+  readonly healthy: number;
+  readonly queueDepth: number;
+  /** Each live instance's slot and resident memory. */
+  readonly memory: readonly { readonly slot: number; readonly bytes: number | undefined }[];
+}
+
+const START_TIME = Date.now() / 1000 - process.uptime();
+
+/** `1xx` .. `5xx`, by status. */
+function statusGroup(status: number): string {
+  return `${Math.floor(status / 100)}xx`;
+}
+
+/** Status codes as label text, made once: no string is built per request. */
+const STATUS_TEXT: readonly string[] = Array.from({ length: 600 }, (_, i) => String(i));
+
+/**
+ * Registers every tqserver_* family in `registry` and returns the observer that records them.
+ * `buckets` are the request-duration bounds (metrics.buckets).
+ */
+export function createServerMetrics(
+  registry: Registry,
+  source: MetricsSource,
+  buckets: readonly number[],
+): { observer: ServerObserver; initWorkers(names: readonly string[]): void; scraped(format: string, seconds: number): void } {
+  // ---- process ---------------------------------------------------------------------------------
+  registry.gauge({ name: 'tqserver_process_start_time_seconds', help: 'Unix time the tqserver process started, in seconds.', collect: (g) => g.set(START_TIME) });
+  registry.gauge({ name: 'tqserver_process_uptime_seconds', help: 'Seconds since the tqserver process started.', collect: (g) => g.set(process.uptime()) });
+  registry.gauge({
+    name: 'tqserver_process_memory_bytes',
+    help: 'Memory of the tqserver process by type: heap (V8 heap used), heap_total, external, array_buffers, rss.',
+    labelNames: ['type'] as const,
+    collect: (g) => {
+      const m = process.memoryUsage();
+      g.labels('heap').set(m.heapUsed);
+      g.labels('heap_total').set(m.heapTotal);
+      g.labels('external').set(m.external);
+      g.labels('array_buffers').set(m.arrayBuffers);
+      g.labels('rss').set(m.rss);
+    },
+  });
+  registry.gauge({
+    name: 'tqserver_process_active_resources',
+    help: 'Resources keeping the event loop alive (sockets, timers, ...); the Node counterpart of the Go server goroutine count.',
+    collect: (g) => g.set(process.getActiveResourcesInfo().length),
+  });
+
+  // ---- frontend: the client side of the proxy -------------------------------------------------
+  const requests = registry.counter({ name: 'tqserver_requests_total', help: 'HTTP requests received, by method, matched route and status sent (0: the client left before a status was sent).', labelNames: ['method', 'path', 'status'] as const });
+  const responses = registry.counter({ name: 'tqserver_http_responses_total', help: 'HTTP responses sent, by status class.', labelNames: ['status_group'] as const });
+  const duration = registry.histogram({ name: 'tqserver_request_duration_seconds', help: 'Time from receiving a request to finishing its response, in seconds.', labelNames: ['method', 'path'] as const, buckets });
+  const bytesIn = registry.counter({ name: 'tqserver_bytes_in_total', help: 'Bytes read from client connections (requests, headers included).' });
+  const bytesOut = registry.counter({ name: 'tqserver_bytes_out_total', help: 'Bytes written to client connections (responses, headers included).' });
+  const connections = registry.counter({ name: 'tqserver_connections_total', help: 'Client connections accepted on the main listener.' });
+  registry.gauge({ name: 'tqserver_active_requests', help: 'Requests being served now.', collect: (g) => g.set(source.activeRequests()) });
+
+  // ---- backend: workers and their instances ---------------------------------------------------
+  const workerRequests = registry.counter({ name: 'tqserver_worker_requests_total', help: 'Requests routed to a worker (static files included), by status sent.', labelNames: ['worker', 'status'] as const });
+  const workerResponses = registry.counter({ name: 'tqserver_worker_http_responses_total', help: 'Responses to requests routed to a worker, by status class.', labelNames: ['worker', 'status_group'] as const });
+  const perWorker = (name: string, help: string, read: (w: WorkerState) => number): Gauge<readonly ['worker']> =>
+    registry.gauge({
+      name,
+      help,
+      labelNames: ['worker'] as const,
+      collect: (g) => {
+        g.clear();
+        for (const w of source.workers()) g.labels(w.name).set(read(w));
+      },
+    });
+  perWorker('tqserver_worker_instances', 'Instances of a worker starting or serving.', (w) => w.instances);
+  perWorker('tqserver_worker_instances_healthy', 'Instances of a worker in rotation (healthy).', (w) => w.healthy);
+  perWorker('tqserver_worker_queue_depth', 'Requests waiting for a free instance of a worker.', (w) => w.queueDepth);
+  perWorker('tqserver_worker_up', '1 while at least one instance of the worker is healthy, else 0.', (w) => (w.healthy > 0 ? 1 : 0));
+  registry.gauge({
+    name: 'tqserver_worker_memory_bytes',
+    help: 'Resident memory of each live instance, by worker and instance slot; series of instances that are gone are removed.',
+    labelNames: ['worker', 'instance'] as const,
+    collect: (g) => {
+      g.clear();
+      for (const w of source.workers()) for (const m of w.memory) if (m.bytes !== undefined) g.labels(w.name, String(m.slot)).set(m.bytes);
+    },
+  });
+  const restarts = registry.counter({ name: 'tqserver_worker_restarts_total', help: 'Instances replaced, whatever the reason (crash, failed start, failed health check, reload, change, max_requests, memory).', labelNames: ['worker'] as const });
+  const restartReasons = registry.counter({ name: 'tqserver_worker_restarts_by_reason_total', help: 'Instances replaced, by reason.', labelNames: ['worker', 'reason'] as const });
+  const buildErrors = registry.counter({ name: 'tqserver_worker_build_errors_total', help: 'Failed builds of a worker.', labelNames: ['worker'] as const });
+
+  // ---- health checks ----------------------------------------------------------------------------
+  const healthDuration = registry.histogram({ name: 'tqserver_health_check_duration_seconds', help: 'Duration of periodic health probes, in seconds.', labelNames: ['worker'] as const, buckets: HEALTH_CHECK_BUCKETS });
+  const healthFailures = registry.counter({ name: 'tqserver_health_check_failures_total', help: 'Periodic health probes that failed.', labelNames: ['worker'] as const });
+
+  // ---- the endpoint itself ----------------------------------------------------------------------
+  const scrapes = registry.counter({ name: 'tqserver_metrics_scrapes_total', help: 'Scrapes of the metrics endpoint answered, by format served (text or openmetrics).', labelNames: ['format'] as const });
+  scrapes.labels('text');
+  scrapes.labels('openmetrics');
+  const renderSeconds = registry.gauge({ name: 'tqserver_metrics_render_duration_seconds', help: 'Time the previous scrape took to collect and render the metrics, in seconds.' });
+
+  const observer: ServerObserver = {
+    connectionOpened: () => connections.inc(),
+    requestDone: (e: RequestEvent) => {
+      const status = STATUS_TEXT[e.status] ?? String(e.status);
+      requests.labels(e.method, e.route, status).inc();
+      duration.labels(e.method, e.route).observe(e.durationSeconds);
+      bytesIn.inc(e.bytesIn);
+      bytesOut.inc(e.bytesOut);
+      const sent = e.status >= 100;
+      if (sent) responses.labels(statusGroup(e.status)).inc();
+      if (e.worker !== undefined) {
+        workerRequests.labels(e.worker, status).inc();
+        if (sent) workerResponses.labels(e.worker, statusGroup(e.status)).inc();
+      }
+    },
+    instanceReplaced: (worker: string, reason: ExitReason) => {
+      restarts.labels(worker).inc();
+      restartReasons.labels(worker, reason).inc();
+    },
+    healthCheck: (worker, seconds, ok) => {
+      healthDuration.labels(worker).observe(seconds);
+      if (!ok) healthFailures.labels(worker).inc();
+    },
+    buildFinished: (worker, ok) => {
+      if (!ok) buildErrors.labels(worker).inc();
+    },
+  };
+  return {
+    observer,
+    /** Records one answered scrape (called by the endpoint after rendering). */
+    scraped: (format, seconds) => {
+      scrapes.labels(format).inc();
+      renderSeconds.set(seconds);
+    },
+    /** Starts each worker's counters at 0, so that rate() and increase() see the first event. */
+    initWorkers: (names) => {
+      for (const n of names) {
+        restarts.labels(n);
+        buildErrors.labels(n);
+        healthFailures.labels(n);
+      }
+    },
+  };
+}

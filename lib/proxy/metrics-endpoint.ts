@@ -1,0 +1,109 @@
+/**
+ * The metrics endpoint: authentication, content negotiation (text 0.0.4 or OpenMetrics 1.0 from
+ * Accept), gzip from Accept-Encoding (compressed off the event loop), HEAD.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { gzip } from 'node:zlib';
+import type { MetricsAuth } from '../config/index.js';
+import { acceptsGzip, contentType, negotiateFormat, render, type ExpositionFormat, type Registry } from '../exposition/index.js';
+import type { Logger } from '../log.js';
+
+/** What the endpoint needs; `auth` is read per request, so a reload applies at once. */
+export interface MetricsEndpointOptions {
+  readonly registry: Registry;
+  readonly auth: () => MetricsAuth | undefined;
+  readonly log: Logger;
+  /** Told about each answered scrape: the format served and how long collect + render took. */
+  readonly scraped?: (format: ExpositionFormat, seconds: number) => void;
+}
+
+/**
+ * The format for a request: `?format=text` or `?format=openmetrics` overrides `Accept` (a
+ * Prometheus job can set it with `params`; Prometheus 2.x always prefers OpenMetrics).
+ */
+export function requestedFormat(url: string | undefined, accept: string | undefined): ExpositionFormat {
+  const q = url?.indexOf('?') ?? -1;
+  if (q >= 0) {
+    const format = new URLSearchParams((url as string).slice(q + 1)).get('format');
+    if (format === 'text' || format === 'openmetrics') return format;
+  }
+  return negotiateFormat(accept);
+}
+
+/**
+ * Compares two secrets in constant time: both are hashed first, so neither their contents nor
+ * their lengths show in the timing.
+ */
+export function sameSecret(given: string, expected: string): boolean {
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+/** Whether `authorization` (the header) satisfies `auth`. */
+export function authorized(auth: MetricsAuth, authorization: string | undefined): boolean {
+  if (authorization === undefined) return false;
+  if (auth.kind === 'bearer') {
+    const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization);
+    return sameSecret(m?.[1] ?? '', auth.token) && m !== null;
+  }
+  const m = /^Basic[ \t]+([A-Za-z0-9+/=]+)[ \t]*$/i.exec(authorization);
+  const decoded = m === null ? '' : Buffer.from(m[1] as string, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  const user = colon < 0 ? '' : decoded.slice(0, colon);
+  const password = colon < 0 ? '' : decoded.slice(colon + 1);
+  // Both compared, always, so a right user name with a wrong password takes as long as neither.
+  const userOk = sameSecret(user, auth.username);
+  const passwordOk = sameSecret(password, auth.password);
+  return userOk && passwordOk && colon >= 0;
+}
+
+/** The request handler of the endpoint. */
+export function createMetricsHandler(options: MetricsEndpointOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain; charset=utf-8' }).end('Method Not Allowed\n');
+      return;
+    }
+    const auth = options.auth();
+    if (auth !== undefined && !authorized(auth, req.headers.authorization)) {
+      const challenge = auth.kind === 'bearer' ? 'Bearer realm="tqserver metrics"' : 'Basic realm="tqserver metrics", charset="UTF-8"';
+      res.writeHead(401, { 'WWW-Authenticate': challenge, 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' }).end('Unauthorized\n');
+      return;
+    }
+    const format = requestedFormat(req.url, req.headers.accept);
+    const started = process.hrtime.bigint();
+    let body: string;
+    try {
+      body = render(options.registry.collect(), format);
+      options.scraped?.(format, Number(process.hrtime.bigint() - started) / 1e9);
+    } catch (err) {
+      options.log.error(`metrics: collecting failed: ${(err as Error).message}`);
+      res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`An error has occurred while collecting metrics:\n\n${(err as Error).message}\n`);
+      return;
+    }
+    const headers: Record<string, string | number> = {
+      'Content-Type': contentType(format),
+      'Cache-Control': 'no-store',
+      Vary: 'Accept, Accept-Encoding',
+    };
+    const send = (payload: Buffer | string): void => {
+      headers['Content-Length'] = Buffer.byteLength(payload);
+      res.writeHead(200, headers);
+      res.end(req.method === 'HEAD' ? undefined : payload);
+    };
+    if (!acceptsGzip(req.headers['accept-encoding'])) {
+      send(body);
+      return;
+    }
+    gzip(body, (err, compressed) => {
+      if (err !== null) {
+        send(body);
+        return;
+      }
+      headers['Content-Encoding'] = 'gzip';
+      send(compressed);
+    });
+  };
+}
