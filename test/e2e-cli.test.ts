@@ -191,3 +191,46 @@ test('max_memory_mb recycles an instance that grows past it', async () => {
     p.remove();
   }
 });
+
+test('zero runtime dependencies: dist/ alone, with no node_modules anywhere, serves traffic and metrics', async () => {
+  const { cpSync, readdirSync, readFileSync } = await import('node:fs');
+  const { REPO } = await import('./helpers/project.js');
+  const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+  assert.deepEqual(Object.keys(pkg.dependencies ?? {}), [], 'package.json has no runtime dependencies');
+  const files = (readdirSync(join(REPO, 'dist'), { recursive: true }) as string[]).filter((f) => f.endsWith('.js'));
+  assert.ok(files.length > 20);
+  let imports = 0;
+  for (const f of files) {
+    const source = readFileSync(join(REPO, 'dist', f), 'utf8');
+    const statements = [...source.matchAll(/^\s*(?:import|export)\b[^;]*?\bfrom\s+['"]([^'"]+)['"]/gm), ...source.matchAll(/\bimport\(\s*['"]([^'"]+)['"]\s*\)/g)];
+    imports += statements.length;
+    for (const m of statements) {
+      const spec = m[1] as string;
+      assert.ok(spec.startsWith('./') || spec.startsWith('../') || spec.startsWith('node:'), `dist/${f} imports ${spec}`);
+    }
+  }
+  assert.ok(imports > 100, `only ${imports} import statements found: the scan is broken`);
+  const p = new Project('tq-bare-');
+  cpSync(join(REPO, 'dist'), join(p.dir, 'app/dist'), { recursive: true });
+  cpSync(join(REPO, 'package.json'), join(p.dir, 'app/package.json'));
+  p.server().echoWorker('w', '/');
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, [join(p.dir, 'app/dist/main.js'), '--mode', 'prod'], { cwd: p.dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_PATH: '' } });
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      let out = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => {
+        out += d;
+        const m = /ready on http:\/\/[^\s]*:(\d+)/.exec(out);
+        if (m) resolve(Number(m[1]));
+      });
+      child.on('exit', (code) => reject(new Error(`exited ${code}`)));
+    });
+    assert.equal((await http(`http://127.0.0.1:${port}`, '/echo')).status, 200);
+    assert.match((await http(`http://127.0.0.1:${port}`, '/metrics')).text(), /^tqserver_requests_total\{method="GET",path="\/",status="200"\} 1$/m);
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.on('exit', r));
+    p.remove();
+  }
+});
