@@ -1,12 +1,12 @@
 /**
  * Forwarding one request to an instance on 127.0.0.1 over a keep-alive agent, bodies streamed
- * both ways with stream.pipeline. Respond-or-destroy: a failure before the response head gets a
+ * both ways (see relay.ts). Respond-or-destroy: a failure before the response head gets a
  * 502/504 page; a failure after it destroys the client socket.
  */
 import { request, type Agent, type IncomingMessage, type ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream';
 import { ServeError } from '../errors.js';
 import { endToEnd } from './headers.js';
+import { relay } from './relay.js';
 
 /** What a forward needs. */
 export interface ForwardTarget {
@@ -81,8 +81,8 @@ export function forward(req: IncomingMessage, res: ServerResponse, target: Forwa
           fail(new ServeError('ERR_UPSTREAM_BROKEN', `the worker sent an invalid response head: ${(err as Error).message}`));
           return;
         }
-        pipeline(upstreamRes, res, (err) => {
-          if (err && !res.writableFinished) {
+        relay(upstreamRes, res, (err) => {
+          if (err !== undefined && !res.writableFinished) {
             res.destroy();
             settle(req.destroyed ? undefined : new ServeError('ERR_UPSTREAM_BROKEN', `the response broke off: ${err.message}`));
             return;
@@ -111,8 +111,8 @@ export function forward(req: IncomingMessage, res: ServerResponse, target: Forwa
           if (!res.writableFinished) upstream.destroy();
         });
       } else {
-        pipeline(req, upstream, (err) => {
-          if (err) upstream.destroy();
+        relay(req, upstream, (err) => {
+          if (err !== undefined) upstream.destroy();
         });
       }
     };

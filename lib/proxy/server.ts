@@ -193,22 +193,26 @@ export class ProxyServer {
   }
 
   async #dispatch(req: IncomingMessage, res: ServerResponse, pool: WorkerPool, path: string, correlationId: string, baseHeaders: Record<string, string>): Promise<void> {
-    const abort = new AbortController();
-    const onClose = (): void => abort.abort();
-    res.once('close', onClose);
-    let instance;
-    try {
-      instance = await pool.acquire(abort.signal);
-    } catch (err) {
-      res.off('close', onClose);
-      if (err instanceof ServeError) {
-        if (err.code === 'ERR_BUILD_FAILED' && this.#options.mode === 'dev' && pool.buildError !== undefined) sendBuildError(req, res, pool.name, pool.buildError, baseHeaders);
-        else if (!abort.signal.aborted) sendError(req, res, err.status, this.#message(err), { ...baseHeaders, 'Retry-After': '1' });
-        return;
+    // Nearly always an instance has room at once; only a request that must wait gets a promise
+    // and an AbortController (so that a client who leaves also leaves the queue).
+    let instance = pool.tryAcquire();
+    if (instance === undefined) {
+      const abort = new AbortController();
+      const onClose = (): void => abort.abort();
+      res.once('close', onClose);
+      try {
+        instance = await pool.acquire(abort.signal);
+      } catch (err) {
+        if (err instanceof ServeError) {
+          if (err.code === 'ERR_BUILD_FAILED' && this.#options.mode === 'dev' && pool.buildError !== undefined) sendBuildError(req, res, pool.name, pool.buildError, baseHeaders);
+          else if (!abort.signal.aborted) sendError(req, res, err.status, this.#message(err), { ...baseHeaders, 'Retry-After': '1' });
+          return;
+        }
+        throw err;
+      } finally {
+        res.off('close', onClose);
       }
-      throw err;
     }
-    res.off('close', onClose);
     const headers = endToEnd(req.rawHeaders, REPLACED_REQUEST_HEADERS);
     const forwardedFor = req.headers['x-forwarded-for'];
     const ip = req.socket.remoteAddress ?? '';

@@ -128,7 +128,7 @@ export class WorkerPool {
    */
   acquire(signal?: AbortSignal): Promise<Instance> {
     if (this.#stopped) return Promise.reject(new ServeError('ERR_SHUTTING_DOWN', `worker ${this.name} is stopping`));
-    const picked = this.#pick();
+    const picked = this.tryAcquire();
     if (picked !== undefined) return Promise.resolve(picked);
     if (this.#buildError !== undefined && this.liveCount === 0) {
       return Promise.reject(new ServeError('ERR_BUILD_FAILED', `worker ${this.name} failed to build`));
@@ -155,6 +155,16 @@ export class WorkerPool {
       this.#queue.push(waiter);
       this.#scale();
     });
+  }
+
+  /**
+   * The fast path of {@link acquire}: an instance with room right now (its in-flight count
+   * raised), or undefined, without allocating a promise. Nothing waiting is passed over: while
+   * requests wait in the queue, a new one waits behind them.
+   */
+  tryAcquire(): Instance | undefined {
+    if (this.#stopped || this.#queue.length > 0) return undefined;
+    return this.#pick();
   }
 
   #dropWaiter(waiter: Waiter): void {
