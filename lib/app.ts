@@ -55,8 +55,12 @@ export interface App {
   readonly supervisor: Supervisor;
   readonly proxy: ProxyServer;
   readonly log: Logger;
-  /** Reloads the configuration; a broken file is logged and changes nothing. Resolves true if applied. */
-  reload(): Promise<boolean>;
+  /**
+   * Reloads the configuration; a broken file is logged and changes nothing. With
+   * `restartUnchanged` (SIGHUP) every worker is rebuilt and restarted, else only changed ones.
+   * Resolves true if applied.
+   */
+  reload(restartUnchanged?: boolean): Promise<boolean>;
   /** Graceful stop; resolves when every worker process is gone. */
   stop(): Promise<void>;
 }
@@ -89,7 +93,7 @@ export async function startApp(options: AppOptions, hooks: AppHooks = {}): Promi
             instances: pool.liveCount,
             healthy: pool.healthyCount,
             queueDepth: pool.queueDepth,
-            memory: pool.instances().filter((i) => i.state !== 'exited').map((i) => ({ slot: i.info.slot, bytes: i.residentBytes })),
+            memory: () => pool.instances().filter((i) => i.state !== 'exited').map((i) => ({ slot: i.info.slot, bytes: i.residentBytes })),
           })),
       },
       config.server.metrics.buckets,
@@ -103,7 +107,7 @@ export async function startApp(options: AppOptions, hooks: AppHooks = {}): Promi
   initWorkers(config.workers.map((w) => w.name));
   let reloading: Promise<boolean> | undefined;
 
-  const reload = (): Promise<boolean> => {
+  const reload = (restartUnchanged = true): Promise<boolean> => {
     reloading ??= (async () => {
       let next: LoadedConfig;
       try {
@@ -123,7 +127,7 @@ export async function startApp(options: AppOptions, hooks: AppHooks = {}): Promi
       }
       config = next;
       initWorkers(next.workers.map((w) => w.name));
-      const applied = (supervisor as Supervisor).apply(next);
+      const applied = (supervisor as Supervisor).apply(next, restartUnchanged);
       proxy?.configure(next.server);
       proxy?.updateRoutes();
       await applied;
@@ -141,7 +145,7 @@ export async function startApp(options: AppOptions, hooks: AppHooks = {}): Promi
     mode: options.mode,
     observer,
     log,
-    onConfigChange: () => void reload(),
+    onConfigChange: () => void reload(false),
     onBrowserReload: () => proxy?.liveReload?.broadcast(),
   });
   supervisor.create(config.workers);
@@ -185,7 +189,7 @@ export async function startApp(options: AppOptions, hooks: AppHooks = {}): Promi
       const watcher = watch(dirname(file), (_event, name) => {
         if (name?.toString() !== basename(file)) return;
         clearTimeout(timer);
-        timer = setTimeout(() => void reload(), config.server.fileWatcher.debounceMs);
+        timer = setTimeout(() => void reload(false), config.server.fileWatcher.debounceMs);
       });
       watcher.on('error', () => {});
       stopServerWatch = () => {

@@ -24,8 +24,8 @@ export interface WorkerState {
   readonly instances: number;
   readonly healthy: number;
   readonly queueDepth: number;
-  /** Each live instance's slot and resident memory. */
-  readonly memory: readonly { readonly slot: number; readonly bytes: number | undefined }[];
+  /** Each live instance's slot and resident memory (read from the OS when called). */
+  memory(): readonly { readonly slot: number; readonly bytes: number | undefined }[];
 }
 
 const START_TIME = Date.now() / 1000 - process.uptime();
@@ -101,7 +101,7 @@ export function createServerMetrics(
     labelNames: ['worker', 'instance'] as const,
     collect: (g) => {
       g.clear();
-      for (const w of source.workers()) for (const m of w.memory) if (m.bytes !== undefined) g.labels(w.name, String(m.slot)).set(m.bytes);
+      for (const w of source.workers()) for (const m of w.memory()) if (m.bytes !== undefined) g.labels(w.name, String(m.slot)).set(m.bytes);
     },
   });
   const restarts = registry.counter({ name: 'tqserver_worker_restarts_total', help: 'Instances replaced, whatever the reason (crash, failed start, failed health check, reload, change, max_requests, memory).', labelNames: ['worker'] as const });

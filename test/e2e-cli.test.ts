@@ -234,3 +234,24 @@ test('zero runtime dependencies: dist/ alone, with no node_modules anywhere, ser
     p.remove();
   }
 });
+
+test('dev mode: editing one worker.yaml restarts that worker only', async () => {
+  const p = new Project();
+  p.server('file_watcher:\n  debounce_ms: 30\n').echoWorker('a', '/a').echoWorker('b', '/b');
+  const s = await startServer(p, ['--mode', 'dev']);
+  try {
+    const a1 = (await http(s.base, '/a/echo')).json().pid;
+    const b1 = (await http(s.base, '/b/echo')).json().pid;
+    p.echoWorker('a', '/a', 'env:\n  EXTRA: changed\n');
+    const a2 = await eventually(async () => {
+      const r = (await http(s.base, '/a/echo')).json();
+      return r.env.EXTRA === 'changed' ? r.pid : undefined;
+    });
+    assert.notEqual(a2, a1);
+    await s.waitFor(/configuration reloaded/);
+    assert.equal((await http(s.base, '/b/echo')).json().pid, b1, 'worker b kept its instance');
+  } finally {
+    assert.equal(await s.stop(), 0);
+    p.remove();
+  }
+});

@@ -1,8 +1,8 @@
 /** Counters: values that only go up. */
 import { MetricError } from '../errors.js';
 import { Metric, type MetricOptions } from './metric.js';
-import { Series } from './series.js';
-import type { ScalarFamily, ScalarSeries } from './snapshot.js';
+import { scalarFamily, Series } from './series.js';
+import type { ScalarFamily } from './snapshot.js';
 
 /** One series of a counter. */
 export class CounterChild extends Series {
@@ -45,11 +45,6 @@ export class Counter<L extends readonly string[] = readonly []> extends Metric<L
   }
 
   protected snapshot(children: readonly CounterChild[]): ScalarFamily {
-    const series: ScalarSeries[] = new Array(children.length);
-    for (let i = 0; i < children.length; i++) {
-      const child = children[i] as CounterChild;
-      series[i] = { labels: child, value: child.value };
-    }
-    return { type: 'counter', name: this.name, help: this.help, series };
+    return scalarFamily('counter', this.name, this.help, children);
   }
 }

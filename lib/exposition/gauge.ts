@@ -1,8 +1,8 @@
 /** Gauges: values that go up and down. */
 import { MetricError } from '../errors.js';
 import { Metric, type MetricOptions } from './metric.js';
-import { Series } from './series.js';
-import type { ScalarFamily, ScalarSeries } from './snapshot.js';
+import { scalarFamily, Series } from './series.js';
+import type { ScalarFamily } from './snapshot.js';
 
 /** One series of a gauge. */
 export class GaugeChild extends Series {
@@ -82,11 +82,6 @@ export class Gauge<L extends readonly string[] = readonly []> extends Metric<L, 
   }
 
   protected snapshot(children: readonly GaugeChild[]): ScalarFamily {
-    const series: ScalarSeries[] = new Array(children.length);
-    for (let i = 0; i < children.length; i++) {
-      const child = children[i] as GaugeChild;
-      series[i] = { labels: child, value: child.value };
-    }
-    return { type: 'gauge', name: this.name, help: this.help, series };
+    return scalarFamily('gauge', this.name, this.help, children);
   }
 }

@@ -1,5 +1,5 @@
 /** The base of every metric child: one series, which is its own label set. */
-import { labelText, type LabelSet } from './snapshot.js';
+import { labelText, type LabelSet, type ScalarFamily, type ScalarSeries } from './snapshot.js';
 
 /** What all series of one metric share; one object per metric, pointed to by every child. */
 export interface SeriesSchema {
@@ -34,4 +34,14 @@ export abstract class Series<S extends SeriesSchema = SeriesSchema> implements L
   get labels(): LabelSet {
     return this;
   }
+}
+
+/** The family snapshot of counter or gauge children, already in export order. */
+export function scalarFamily(type: 'counter' | 'gauge', name: string, help: string, children: readonly (Series & { readonly value: number })[]): ScalarFamily {
+  const series: ScalarSeries[] = new Array(children.length);
+  for (let i = 0; i < children.length; i++) {
+    const child = children[i] as Series & { readonly value: number };
+    series[i] = { labels: child, value: child.value };
+  }
+  return { type, name, help, series };
 }

@@ -85,13 +85,14 @@ export class Supervisor {
   }
 
   /**
-   * Applies a reloaded configuration: new workers start, removed ones drain and stop, and every
-   * other worker is rebuilt and rolling-restarted with its (possibly changed) configuration, so
-   * a reload also picks up new code. Requests keep being served throughout. Server-level
-   * settings apply to pools started from now on; the listeners keep their addresses.
-   * The set of pools changes before this returns its promise, so routes can be rebuilt at once.
+   * Applies a reloaded configuration: new workers start, removed ones drain and stop, changed
+   * ones are rebuilt and rolling-restarted with their new configuration, and with
+   * `restartUnchanged` (SIGHUP) so is every other worker, so that a reload also deploys new code.
+   * Requests keep being served throughout. Server-level settings apply to pools started from now
+   * on; the listeners keep their addresses. The set of pools changes before this returns its
+   * promise, so routes can be rebuilt at once.
    */
-  async apply(loaded: LoadedConfig): Promise<void> {
+  async apply(loaded: LoadedConfig, restartUnchanged: boolean): Promise<void> {
     this.#server = loaded.server;
     const next = new Map(loaded.workers.map((w) => [w.name, w]));
     const work: Promise<unknown>[] = [];
@@ -108,7 +109,7 @@ export class Supervisor {
       if (pool === undefined) {
         this.#options.log.info(`worker ${config.name}: added to the configuration; starting it`);
         work.push(this.#create(config).start());
-      } else {
+      } else if (restartUnchanged || JSON.stringify(pool.config) !== JSON.stringify(config)) {
         work.push(pool.update(config));
       }
     }
