@@ -33,7 +33,7 @@ function project(name, port, workerPort, metrics) {
   mkdirSync(join(root, 'workers/w/config'), { recursive: true });
   writeFileSync(join(root, 'workers/w/index.js'), WORKER);
   writeFileSync(join(root, 'workers/w/config/worker.yaml'), 'path: /\nscaling:\n  min_workers: 1\n  max_workers: 1\n  max_concurrency: 10000\nlogging:\n  log_file: ~\n');
-  writeFileSync(join(root, 'config/server.yaml'), `server:\n  host: 127.0.0.1\n  port: ${port}\n  log_file: ~\nworkers:\n  port_range_start: ${workerPort}\n  port_range_end: ${workerPort}\nmetrics:\n  enabled: ${metrics}\n`);
+  writeFileSync(join(root, 'config/server.yaml'), `server:\n  host: 127.0.0.1\n  port: ${port}\n  log_file: ~\nworkers:\n  port_range_start: ${workerPort}\n  port_range_end: ${workerPort + 1}\nmetrics:\n  enabled: ${metrics}\n`);
   return root;
 }
 
@@ -55,7 +55,7 @@ function wrk(port) {
 }
 
 const on = await start(project('on', 18580, 18581, true));
-const off = await start(project('off', 18590, 18591, false));
+const off = await start(project('off', 18590, 18592, false));
 // HAProxy forwards to the very worker process that tqserver (metrics on) supervises.
 writeFileSync(join(dir, 'haproxy.cfg'), `global\n  maxconn 4096\n  nbthread 1\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n  option http-keep-alive\nfrontend fe\n  bind 127.0.0.1:18570\n  default_backend be\nbackend be\n  server s1 127.0.0.1:18581\n`);
 const haproxy = spawn('haproxy', ['-f', join(dir, 'haproxy.cfg')], { stdio: 'ignore' });

@@ -255,3 +255,39 @@ test('dev mode: editing one worker.yaml restarts that worker only', async () => 
     p.remove();
   }
 });
+
+test('prod mode: SIGHUP with a build that now fails keeps the running instance serving', async () => {
+  const p = new Project();
+  const build = 'if [ -f broken ]; then echo "compile error" >&2; exit 1; fi';
+  const { ECHO } = await import('./helpers/project.js');
+  p.server().write('workers/app/config/worker.yaml', `path: /\ntype: exec\nexec:\n  command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(ECHO)}]\n  build: [sh, -c, ${JSON.stringify(build)}]\n`);
+  const s = await startServer(p);
+  try {
+    const pid = (await http(s.base, '/echo')).json().pid;
+    p.write('workers/app/broken', 'x');
+    s.child.kill('SIGHUP');
+    await s.waitFor(/build failed; the running instances keep serving/);
+    for (let i = 0; i < 5; i++) {
+      const r = await http(s.base, '/echo');
+      assert.equal(r.status, 200);
+      assert.equal(r.json().pid, pid);
+    }
+  } finally {
+    assert.equal(await s.stop(), 0);
+    p.remove();
+  }
+});
+
+test('metrics.enabled: false leaves the path to the workers', async () => {
+  const p = new Project();
+  p.server('metrics:\n  enabled: false\n').echoWorker('w', '/');
+  const s = await startServer(p);
+  try {
+    const r = await http(s.base, '/metrics');
+    assert.equal(r.status, 404);
+    assert.equal(r.json().name, 'w', 'answered by the worker');
+  } finally {
+    assert.equal(await s.stop(), 0);
+    p.remove();
+  }
+});
