@@ -9,6 +9,7 @@ import type { Logger } from '../log.js';
 import type { ExitReason, InstanceInfo, ServerObserver } from '../observer.js';
 import { runBuild } from './build.js';
 import { decideScale, restartDelayMs, STABLE_UPTIME_MS } from './decisions.js';
+import { DispatchQueue } from './dispatch-queue.js';
 import { probe } from './health.js';
 import { Instance, instanceEnv, type ExitStatus } from './instance.js';
 import type { PortPool } from './port-pool.js';
@@ -28,14 +29,6 @@ const SCALE_TICK_MS = 250;
 /** The longest a build may run. */
 const BUILD_TIMEOUT_MS = 10 * 60_000;
 
-interface Waiter {
-  readonly resolve: (instance: Instance) => void;
-  readonly reject: (err: Error) => void;
-  readonly timer: NodeJS.Timeout;
-  readonly signal: AbortSignal | undefined;
-  readonly onAbort: () => void;
-}
-
 /** A live instance as the metrics see it. */
 export interface InstanceSnapshot {
   readonly info: InstanceInfo;
@@ -48,7 +41,7 @@ export class WorkerPool {
   #config: WorkerConfig;
   readonly #ctx: PoolContext;
   readonly #instances: Instance[] = [];
-  readonly #queue: Waiter[] = [];
+  readonly #queue: DispatchQueue<Instance>;
   #spawning = 0;
   #consecutiveCrashes = 0;
   #noStartBefore = 0;
@@ -66,6 +59,7 @@ export class WorkerPool {
   constructor(config: WorkerConfig, ctx: PoolContext) {
     this.#config = config;
     this.#ctx = ctx;
+    this.#queue = new DispatchQueue(config.name);
   }
 
   get config(): WorkerConfig {
@@ -137,24 +131,9 @@ export class WorkerPool {
     if (this.#queue.length >= queueCapacity) {
       return Promise.reject(new ServeError('ERR_QUEUE_FULL', `worker ${this.name}: ${this.#queue.length} requests are already waiting`));
     }
-    return new Promise((resolve, reject) => {
-      const waiter: Waiter = {
-        resolve,
-        reject,
-        signal,
-        timer: setTimeout(() => {
-          this.#dropWaiter(waiter);
-          reject(new ServeError('ERR_QUEUE_TIMEOUT', `worker ${this.name}: no instance became free within ${queueTimeoutMs} ms`));
-        }, queueTimeoutMs),
-        onAbort: () => {
-          this.#dropWaiter(waiter);
-          reject(new ServeError('ERR_BAD_REQUEST', 'the client went away while waiting'));
-        },
-      };
-      signal?.addEventListener('abort', waiter.onAbort, { once: true });
-      this.#queue.push(waiter);
-      this.#scale();
-    });
+    const waiting = this.#queue.wait(queueTimeoutMs, signal);
+    this.#scale();
+    return waiting;
   }
 
   /**
@@ -165,13 +144,6 @@ export class WorkerPool {
   tryAcquire(): Instance | undefined {
     if (this.#stopped || this.#queue.length > 0) return undefined;
     return this.#pick();
-  }
-
-  #dropWaiter(waiter: Waiter): void {
-    clearTimeout(waiter.timer);
-    waiter.signal?.removeEventListener('abort', waiter.onAbort);
-    const at = this.#queue.indexOf(waiter);
-    if (at >= 0) this.#queue.splice(at, 1);
   }
 
   /** Ends one request on `instance`; recycles it after max_requests; serves the queue. */
@@ -206,22 +178,7 @@ export class WorkerPool {
   }
 
   #dispatchQueue(): void {
-    while (this.#queue.length > 0) {
-      const instance = this.#pick();
-      if (instance === undefined) return;
-      const waiter = this.#queue.shift() as Waiter;
-      clearTimeout(waiter.timer);
-      waiter.signal?.removeEventListener('abort', waiter.onAbort);
-      waiter.resolve(instance);
-    }
-  }
-
-  #rejectQueue(err: ServeError): void {
-    for (const waiter of this.#queue.splice(0)) {
-      clearTimeout(waiter.timer);
-      waiter.signal?.removeEventListener('abort', waiter.onAbort);
-      waiter.reject(err);
-    }
+    this.#queue.serve(() => this.#pick());
   }
 
   // ---- starting and stopping instances ------------------------------------------------------
@@ -476,7 +433,7 @@ export class WorkerPool {
     clearInterval(this.#scaleTimer);
     clearInterval(this.#healthTimer);
     clearTimeout(this.#healTimer);
-    this.#rejectQueue(new ServeError('ERR_SHUTTING_DOWN', `worker ${this.name} is stopping`));
+    this.#queue.rejectAll(new ServeError('ERR_SHUTTING_DOWN', `worker ${this.name} is stopping`));
     await Promise.all([...this.#instances].map((i) => this.#drain(i, reason)));
   }
 }

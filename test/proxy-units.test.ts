@@ -1,0 +1,107 @@
+/** The proxy's pure parts: routing, header filtering, static path containment, labels, frames. */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { normaliseRoute } from '../lib/config/index.js';
+import { acceptKey, endToEnd, methodLabel, resolvePublicPath, Router, validCorrelationId, escapeHtml } from '../lib/proxy/index.js';
+import { frame } from '../lib/proxy/live-reload.js';
+import { authorized, requestedFormat, sameSecret } from '../lib/proxy/metrics-endpoint.js';
+
+describe('router', () => {
+  const router = new Router(['/', '/api', '/api/v2', '/apidocs'].map((prefix) => ({ prefix, target: prefix })));
+  const cases: [string, string, string][] = [
+    ['/', '/', '/'], ['/x', '/', '/x'], ['/api', '/api', '/'], ['/api/', '/api', '/'], ['/api/users', '/api', '/users'],
+    ['/apiary', '/', '/apiary'], ['/apidocs/x', '/apidocs', '/x'], ['/api/v2', '/api/v2', '/'], ['/api/v2x', '/api', '/v2x'],
+    ['/api/v2/a/b', '/api/v2', '/a/b'], ['/API', '/', '/API'],
+  ];
+  for (const [path, prefix, rest] of cases) {
+    test(`${path} -> ${prefix} ${rest}`, () => {
+      const m = router.match(path);
+      assert.equal(m?.prefix, prefix);
+      assert.equal(m?.rest, rest);
+    });
+  }
+  test('no fallback: unmatched paths give undefined', () => {
+    assert.equal(new Router([{ prefix: '/a', target: 1 }]).match('/b'), undefined);
+  });
+  test('route prefixes are normalised when configured', () => {
+    assert.equal(normaliseRoute('/api/'), '/api');
+    assert.equal(normaliseRoute('//a///b'), '/a/b');
+    for (const bad of ['api', '/a/../b', '/a b', '/a%2e', '/a\\b']) assert.equal(normaliseRoute(bad), undefined, bad);
+  });
+});
+
+describe('hop-by-hop headers', () => {
+  const cases: [string, string[], string[]][] = [
+    ['plain headers pass, case and order kept', ['Host', 'x', 'X-A', '1', 'x-a', '2'], ['Host', 'x', 'X-A', '1', 'x-a', '2']],
+    ['the standard hop-by-hop set goes', ['Connection', 'keep-alive', 'Keep-Alive', 'timeout=5', 'Proxy-Connection', 'x', 'TE', 'trailers', 'Trailer', 'X', 'Transfer-Encoding', 'chunked', 'Upgrade', 'h2c', 'Accept', '*/*'], ['Accept', '*/*']],
+    ['headers named by Connection go', ['Connection', 'close, X-Secret ,x-other', 'X-Secret', '1', 'X-Other', '2', 'X-Kept', '3'], ['X-Kept', '3']],
+    ['several Connection headers', ['connection', 'a', 'CONNECTION', 'b', 'A', '1', 'B', '2', 'C', '3'], ['C', '3']],
+  ];
+  for (const [name, input, output] of cases) {
+    test(name, () => {
+      const copy = [...input];
+      assert.deepEqual(endToEnd(input), output);
+      assert.deepEqual(input, copy, 'the input is not modified');
+    });
+  }
+  test('a drop set removes more', () => {
+    assert.deepEqual(endToEnd(['X-Forwarded-For', '1.2.3.4', 'A', 'b'], new Set(['x-forwarded-for'])), ['A', 'b']);
+  });
+  test('correlation ids: visible ASCII, 1 to 128 characters, no quotes', () => {
+    assert.equal(validCorrelationId('abc-123_X.y'), 'abc-123_X.y');
+    for (const bad of [undefined, '', 'has space', 'q"uote', 'x'.repeat(129), 'ü']) assert.equal(validCorrelationId(bad), undefined, String(bad));
+  });
+});
+
+describe('static paths stay inside public/', () => {
+  const root = '/srv/w/public';
+  test('ordinary paths resolve inside', () => {
+    assert.equal(resolvePublicPath(root, '/app.css'), '/srv/w/public/app.css');
+    assert.equal(resolvePublicPath(root, '/a/./b%20c.txt'), '/srv/w/public/a/b c.txt');
+  });
+  for (const bad of ['/', '/..', '/../x', '/%2e%2e/x', '/a/%2E%2E/%2e%2e/x', '/..%2fx', '/a\\..\\x', '/%5c..', '/x%00.txt', '/%E0%A4%A', '/%c0%ae%c0%ae/x']) {
+    test(`refused: ${bad}`, () => {
+      const r = resolvePublicPath(root, bad);
+      assert.ok(r === undefined || r.startsWith(`${root}/`), `${bad} -> ${r}`);
+      if (r !== undefined) assert.ok(!r.includes('..'), `${bad} -> ${r}`);
+    });
+  }
+});
+
+test('method label: standard methods, else OTHER', () => {
+  for (const m of ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH']) assert.equal(methodLabel(m), m);
+  for (const m of ['get', 'PROPFIND', 'PURGE', 'X', '', undefined]) assert.equal(methodLabel(m), 'OTHER');
+});
+
+test('WebSocket accept key and frames (RFC 6455)', () => {
+  assert.equal(acceptKey('dGhlIHNhbXBsZSBub25jZQ=='), 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=');
+  assert.deepEqual([...frame(0x1, Buffer.from('reload'))], [0x81, 6, ...Buffer.from('reload')]);
+  const long = frame(0x1, Buffer.alloc(300));
+  assert.deepEqual([...long.subarray(0, 4)], [0x81, 126, 1, 44]);
+});
+
+test('escapeHtml', () => assert.equal(escapeHtml(`<a href="x">'&'</a>`), '&#60;a href=&#34;x&#34;&#62;&#39;&#38;&#39;&#60;/a&#62;'));
+
+describe('metrics endpoint helpers', () => {
+  test('secrets compare equal only when equal', () => {
+    assert.equal(sameSecret('abc', 'abc'), true);
+    assert.equal(sameSecret('abc', 'abd'), false);
+    assert.equal(sameSecret('', 'a'), false);
+  });
+  test('bearer and basic authorization', () => {
+    const bearer = { kind: 'bearer' as const, token: 't0k' };
+    assert.equal(authorized(bearer, 'Bearer t0k'), true);
+    assert.equal(authorized(bearer, 'bearer   t0k  '), true);
+    for (const h of [undefined, '', 'Bearer', 'Bearer t0', 'Bearer t0k extra', 'Basic dDBr', 't0k']) assert.equal(authorized(bearer, h), false, String(h));
+    const basic = { kind: 'basic' as const, username: 'u', password: 'p:w' };
+    const b64 = (s: string): string => `Basic ${Buffer.from(s).toString('base64')}`;
+    assert.equal(authorized(basic, b64('u:p:w')), true);
+    for (const h of [b64('u:p'), b64('x:p:w'), b64('up:w'), b64('u'), 'Basic !!!', 'Bearer p:w']) assert.equal(authorized(basic, h), false, h);
+  });
+  test('?format overrides Accept', () => {
+    assert.equal(requestedFormat('/metrics', undefined), 'text');
+    assert.equal(requestedFormat('/metrics?format=openmetrics', undefined), 'openmetrics');
+    assert.equal(requestedFormat('/metrics?format=text', 'application/openmetrics-text'), 'text');
+    assert.equal(requestedFormat('/metrics?format=bogus', 'application/openmetrics-text'), 'openmetrics');
+  });
+});

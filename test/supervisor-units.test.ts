@@ -1,0 +1,84 @@
+/** The supervisor's decisions and queue, tested without processes and without sleeping. */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ServeError } from '../lib/errors.js';
+import { DispatchQueue } from '../lib/supervisor/dispatch-queue.js';
+import { decideScale, restartDelayMs, type ScaleState } from '../lib/supervisor/index.js';
+import { isRelevant } from '../lib/supervisor/watch.js';
+
+describe('crash-loop backoff', () => {
+  test('first replacement at once, then 100 ms doubling, capped at 15 s', () => {
+    assert.deepEqual([1, 2, 3, 4, 5, 6].map(restartDelayMs), [0, 100, 200, 400, 800, 1600]);
+    assert.equal(restartDelayMs(9), 12_800);
+    assert.equal(restartDelayMs(10), 15_000);
+    assert.equal(restartDelayMs(50), 15_000);
+    assert.equal(restartDelayMs(0), 0);
+  });
+});
+
+describe('scaling decisions', () => {
+  const base: ScaleState = {
+    queueDepth: 0, live: 1, starting: 0, minWorkers: 1, maxWorkers: 3, queueThreshold: 2,
+    scaleDownDelayMs: 60_000, idle: [], nowMs: 1_000_000, canStart: true,
+  };
+  const cases: [string, Partial<ScaleState>, ReturnType<typeof decideScale>][] = [
+    ['steady', {}, { kind: 'none' }],
+    ['heal to min_workers', { live: 0, minWorkers: 2 }, { kind: 'start', count: 2 }],
+    ['no heal while crash-looping', { live: 0, canStart: false }, { kind: 'none' }],
+    ['scale from zero on the first request', { live: 0, minWorkers: 0, queueDepth: 1 }, { kind: 'start', count: 1 }],
+    ['queue at the threshold: wait', { queueDepth: 2 }, { kind: 'none' }],
+    ['queue past the threshold: one more', { queueDepth: 3 }, { kind: 'start', count: 1 }],
+    ['one start at a time', { queueDepth: 9, live: 2, starting: 1 }, { kind: 'none' }],
+    ['never past max_workers', { queueDepth: 9, live: 3 }, { kind: 'none' }],
+    ['idle long enough above min: stop the longest idle', { live: 3, idle: [{ id: 1, idleSinceMs: 900_000 }, { id: 2, idleSinceMs: 930_000 }] }, { kind: 'stop', id: 1 }],
+    ['idle, but not long enough', { live: 3, idle: [{ id: 1, idleSinceMs: 990_000 }] }, { kind: 'none' }],
+    ['never below min_workers', { live: 1, idle: [{ id: 0, idleSinceMs: 0 }] }, { kind: 'none' }],
+    ['no scale-down while requests wait', { live: 3, queueDepth: 1, idle: [{ id: 1, idleSinceMs: 0 }] }, { kind: 'none' }],
+    ['starting instances do not count as spare', { live: 2, starting: 1, idle: [{ id: 1, idleSinceMs: 0 }] }, { kind: 'none' }],
+  ];
+  for (const [name, state, expected] of cases) test(name, () => assert.deepEqual(decideScale({ ...base, ...state }), expected));
+});
+
+describe('dispatch queue', () => {
+  test('first in, first served; served requests leave the queue', async () => {
+    const q = new DispatchQueue<string>('w');
+    const a = q.wait(10_000, undefined);
+    const b = q.wait(10_000, undefined);
+    assert.equal(q.length, 2);
+    const values = ['one'];
+    q.serve(() => values.shift());
+    assert.equal(await a, 'one');
+    assert.equal(q.length, 1);
+    q.serve(() => 'two');
+    assert.equal(await b, 'two');
+    assert.equal(q.length, 0);
+  });
+
+  test('a deadline rejects with ERR_QUEUE_TIMEOUT and removes the request', async () => {
+    const q = new DispatchQueue<string>('w');
+    await assert.rejects(q.wait(5, undefined), (err: ServeError) => err.code === 'ERR_QUEUE_TIMEOUT' && err.status === 504);
+    assert.equal(q.length, 0);
+  });
+
+  test('a client that leaves leaves the queue', async () => {
+    const q = new DispatchQueue<string>('w');
+    const abort = new AbortController();
+    const waiting = q.wait(10_000, abort.signal);
+    abort.abort();
+    await assert.rejects(waiting, (err: ServeError) => err.code === 'ERR_BAD_REQUEST');
+    assert.equal(q.length, 0);
+  });
+
+  test('rejectAll empties the queue', async () => {
+    const q = new DispatchQueue<string>('w');
+    const waiting = [q.wait(10_000, undefined), q.wait(10_000, undefined)];
+    q.rejectAll(new ServeError('ERR_SHUTTING_DOWN', 'stopping'));
+    for (const w of waiting) await assert.rejects(w, (err: ServeError) => err.status === 503);
+    assert.equal(q.length, 0);
+  });
+});
+
+test('dev-mode watching ignores dependencies, build output, logs, dot-files and editor files', () => {
+  for (const p of ['index.js', 'src/main.go', 'public/app.css', 'config/worker.yaml']) assert.equal(isRelevant(p), true, p);
+  for (const p of ['node_modules/x/index.js', 'bin/api', 'logs/a.log', '.git/HEAD', 'dist/x.js', '.env', 'a.js~', '.a.js.swp', 'x.tmp', '4913']) assert.equal(isRelevant(p), false, p);
+});
