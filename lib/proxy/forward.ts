@@ -7,6 +7,7 @@ import { request, type Agent, type IncomingMessage, type ServerResponse } from '
 import { ServeError } from '../errors.js';
 import { endToEnd } from './headers.js';
 import { relay } from './relay.js';
+import { forwardBodyless, type UpstreamPool } from './upstream.js';
 
 /** What a forward needs. */
 export interface ForwardTarget {
@@ -22,100 +23,79 @@ export interface ForwardTarget {
   readonly responseHeaders: readonly string[];
 }
 
-/** Errors that mean a reused keep-alive socket was closed by the worker just before we wrote. */
-const STALE_SOCKET = new Set(['ECONNRESET', 'EPIPE']);
-
-/** A request without a body can be sent again safely if its first socket was stale. */
+/** Whether a request has no body: then it takes the fast path of upstream.ts. */
 function hasNoBody(req: IncomingMessage): boolean {
   const length = req.headers['content-length'];
   return req.headers['transfer-encoding'] === undefined && (length === undefined || length === '0');
 }
 
 /**
- * Forwards `req` to `target`. Resolves when the exchange is over (answered, failed or
- * aborted), with the ServeError that was answered, if any; never rejects.
+ * Forwards `req` to `target`: without a body through `upstreams` (upstream.ts), with one
+ * through node:http. Resolves when the exchange is over (answered, failed or aborted), with the
+ * ServeError that was answered, if any; never rejects.
  */
-export function forward(req: IncomingMessage, res: ServerResponse, target: ForwardTarget): Promise<ServeError | undefined> {
+export function forward(req: IncomingMessage, res: ServerResponse, target: ForwardTarget, upstreams: UpstreamPool): Promise<ServeError | undefined> {
+  const bodyless = hasNoBody(req);
+  if (bodyless) return forwardBodyless(req, res, target, upstreams);
   return new Promise((resolve) => {
-    const bodyless = hasNoBody(req);
     let settled = false;
     const settle = (err?: ServeError): void => {
       if (settled) return;
       settled = true;
       resolve(err);
     };
-
-    const attempt = (retry: boolean): void => {
-      const upstream = request({
-        host: '127.0.0.1',
-        port: target.port,
-        method: req.method,
-        path: target.path,
-        headers: target.requestHeaders,
-        agent: target.agent,
-        setHost: false,
-      });
-      let timer: NodeJS.Timeout | undefined;
-      if (target.headerTimeoutMs > 0) {
-        timer = setTimeout(() => {
-          fail(new ServeError('ERR_UPSTREAM_TIMEOUT', `the worker did not answer within ${target.headerTimeoutMs / 1000} s`));
-          upstream.destroy();
-        }, target.headerTimeoutMs);
-      }
-      const fail = (err: ServeError): void => {
-        clearTimeout(timer);
-        if (settled) return;
-        if (!res.headersSent && !res.destroyed) {
-          res.setHeader('X-TQServer-Error', err.code);
-        }
-        settle(err);
-      };
-      upstream.on('response', (upstreamRes) => {
-        clearTimeout(timer);
-        const headers = endToEnd(upstreamRes.rawHeaders);
-        for (const h of target.responseHeaders) headers.push(h);
-        try {
-          res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.statusMessage, headers);
-        } catch (err) {
-          upstreamRes.destroy();
-          fail(new ServeError('ERR_UPSTREAM_BROKEN', `the worker sent an invalid response head: ${(err as Error).message}`));
-          return;
-        }
-        relay(upstreamRes, res, (err) => {
-          if (err !== undefined && !res.writableFinished) {
-            res.destroy();
-            settle(req.destroyed ? undefined : new ServeError('ERR_UPSTREAM_BROKEN', `the response broke off: ${err.message}`));
-            return;
-          }
-          settle();
-        });
-      });
-      upstream.on('error', (err: NodeJS.ErrnoException) => {
-        if (settled) return;
-        if (retry && bodyless && upstream.reusedSocket && STALE_SOCKET.has(err.code ?? '') && !res.headersSent) {
-          clearTimeout(timer);
-          attempt(false);
-          return;
-        }
-        if (req.destroyed || res.destroyed) {
-          clearTimeout(timer);
-          settle();
-          return;
-        }
-        const code = err.code === 'ECONNREFUSED' ? 'ERR_UPSTREAM_UNREACHABLE' : 'ERR_UPSTREAM_BROKEN';
-        fail(new ServeError(code, `the worker ${code === 'ERR_UPSTREAM_UNREACHABLE' ? 'could not be reached' : 'broke the connection'}: ${err.code ?? err.message}`));
-      });
-      if (bodyless) {
-        upstream.end();
-        res.once('close', () => {
-          if (!res.writableFinished) upstream.destroy();
-        });
-      } else {
-        relay(req, upstream, (err) => {
-          if (err !== undefined) upstream.destroy();
-        });
-      }
+    const upstream = request({
+      host: '127.0.0.1',
+      port: target.port,
+      method: req.method,
+      path: target.path,
+      headers: target.requestHeaders,
+      agent: target.agent,
+      setHost: false,
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const fail = (err: ServeError): void => {
+      clearTimeout(timer);
+      settle(err);
     };
-    attempt(true);
+    if (target.headerTimeoutMs > 0) {
+      timer = setTimeout(() => {
+        fail(new ServeError('ERR_UPSTREAM_TIMEOUT', `the worker did not answer within ${target.headerTimeoutMs / 1000} s`));
+        upstream.destroy();
+      }, target.headerTimeoutMs);
+    }
+    upstream.on('response', (upstreamRes) => {
+      clearTimeout(timer);
+      const headers = endToEnd(upstreamRes.rawHeaders);
+      for (const h of target.responseHeaders) headers.push(h);
+      try {
+        res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.statusMessage, headers);
+      } catch (err) {
+        upstreamRes.destroy();
+        fail(new ServeError('ERR_UPSTREAM_BROKEN', `the worker sent an invalid response head: ${(err as Error).message}`));
+        return;
+      }
+      relay(upstreamRes, res, (err) => {
+        if (err !== undefined && !res.writableFinished) {
+          res.destroy();
+          settle(req.destroyed ? undefined : new ServeError('ERR_UPSTREAM_BROKEN', `the response broke off: ${err.message}`));
+          return;
+        }
+        settle();
+      });
+    });
+    upstream.on('error', (err: NodeJS.ErrnoException) => {
+      if (settled) return;
+      if (req.destroyed || res.destroyed) {
+        clearTimeout(timer);
+        settle();
+        return;
+      }
+      const code = err.code === 'ECONNREFUSED' ? 'ERR_UPSTREAM_UNREACHABLE' : 'ERR_UPSTREAM_BROKEN';
+      fail(new ServeError(code, `the worker ${code === 'ERR_UPSTREAM_UNREACHABLE' ? 'could not be reached' : 'broke the connection'}: ${err.code ?? err.message}`));
+    });
+    relay(req, upstream, (err) => {
+      if (err !== undefined) upstream.destroy();
+    });
   });
 }

@@ -22,6 +22,7 @@ import { methodLabel } from './methods.js';
 import { Router } from './router.js';
 import { serveStatic } from './static.js';
 import { proxyUpgrade } from './upgrade.js';
+import { UpstreamPool } from './upstream.js';
 
 /** The `path` label of a request that no worker's route matches. */
 export const UNMATCHED_ROUTE = 'unmatched';
@@ -69,6 +70,7 @@ export class ProxyServer {
   #server: ServerConfig;
   #router: Router<RouteTarget> = new Router([]);
   readonly #agent = new Agent({ keepAlive: true, scheduling: 'lifo', maxFreeSockets: 1024 });
+  readonly #upstreams = new UpstreamPool();
   #active = 0;
   #closing = false;
   #drained: (() => void) | undefined;
@@ -226,7 +228,7 @@ export class ProxyServer {
     for (const [k, v] of Object.entries({ ...baseHeaders, ...this.#devHeaders(pool, instance) })) responseHeaders.push(k, v);
     const writeMs = this.#server.server.writeTimeoutSeconds * 1000;
     try {
-      const err = await forward(req, res, { port: instance.port, path, agent: this.#agent, headerTimeoutMs: writeMs, requestHeaders: headers, responseHeaders });
+      const err = await forward(req, res, { port: instance.port, path, agent: this.#agent, headerTimeoutMs: writeMs, requestHeaders: headers, responseHeaders }, this.#upstreams);
       if (err !== undefined) {
         if (this.#options.mode !== 'prod' || err.code !== 'ERR_UPSTREAM_BROKEN') this.#options.log.warn(`${req.method} ${req.url}: worker ${pool.name} instance ${instance}: ${err.message}`);
         sendError(req, res, err.status, this.#message(err), baseHeaders);
@@ -292,6 +294,7 @@ export class ProxyServer {
     }
     this.http.closeAllConnections();
     this.#agent.destroy();
+    this.#upstreams.destroy();
     await closed;
   }
 }

@@ -1,0 +1,94 @@
+/** The upstream response parser, fed whole and split at every byte boundary. */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { MAX_HEAD_BYTES, ResponseParseError, ResponseParser } from '../lib/proxy/response-parser.js';
+
+interface Result {
+  status?: number;
+  reason?: string;
+  headers?: string[];
+  body: string;
+  ended?: boolean;
+  reusable?: boolean;
+  leftover: string;
+}
+
+/** Feeds `wire` in pieces cut at `cuts`, then (if `close`) the end of the connection. */
+function parse(wire: string, cuts: number[] = [], options: { head?: boolean; close?: boolean } = {}): Result {
+  const r: Result = { body: '', leftover: '' };
+  const parser = new ResponseParser(
+    {
+      head: (status, reason, headers) => Object.assign(r, { status, reason, headers }),
+      body: (chunk) => (r.body += chunk.toString('latin1')),
+      end: (reusable) => Object.assign(r, { ended: true, reusable }),
+    },
+    options.head ?? false,
+  );
+  const bytes = Buffer.from(wire, 'latin1');
+  let from = 0;
+  for (const cut of [...cuts, bytes.length]) {
+    const rest = parser.feed(bytes.subarray(from, cut));
+    if (rest !== undefined) r.leftover += rest.toString('latin1');
+    from = cut;
+  }
+  if (options.close) parser.close();
+  return r;
+}
+
+const cases: [string, string, Partial<Result>, { head?: boolean; close?: boolean }?][] = [
+  ['content-length', 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: b\r\n\r\nhello', { status: 200, reason: 'OK', headers: ['Content-Length', '5', 'X-A', 'b'], body: 'hello', ended: true, reusable: true }],
+  ['zero length', 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n', { body: '', ended: true, reusable: true }],
+  ['chunked with extensions and trailers', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n1A\r\n' + 'x'.repeat(26) + '\r\n0\r\nX-Trailer: t\r\n\r\n', { body: 'hello' + 'x'.repeat(26), ended: true, reusable: true }],
+  ['chunked wins over content-length', 'HTTP/1.1 200 OK\r\nContent-Length: 99\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n', { body: 'ok', ended: true }],
+  ['1xx interim responses are skipped', 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok', { status: 201, body: 'ok', ended: true }],
+  ['204 has no body', 'HTTP/1.1 204 No Content\r\n\r\n', { status: 204, body: '', ended: true, reusable: true }],
+  ['304 has no body whatever it says', 'HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n', { body: '', ended: true }],
+  ['HEAD has no body whatever it says', 'HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n', { body: '', ended: true, reusable: true }, { head: true }],
+  ['Connection: close is not reusable', 'HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx', { ended: true, reusable: false }],
+  ['HTTP/1.0 without keep-alive is not reusable', 'HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx', { ended: true, reusable: false }],
+  ['HTTP/1.0 with keep-alive is reusable', 'HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 1\r\n\r\nx', { ended: true, reusable: true }],
+  ['a body until close', 'HTTP/1.1 200 OK\r\n\r\nall of it', { body: 'all of it', ended: true, reusable: false }, { close: true }],
+  ['a status without a reason', 'HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n', { status: 200, reason: '', ended: true }],
+  ['bytes past the response are handed back', 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA', { body: 'ok', leftover: 'EXTRA' }],
+  ['latin1 header values keep their bytes', 'HTTP/1.1 200 OK\r\nX-N: caf\xe9\r\nContent-Length: 0\r\n\r\n', { headers: ['X-N', 'caf\xe9', 'Content-Length', '0'] }],
+];
+
+describe('response parser', () => {
+  for (const [name, wire, expected, options] of cases) {
+    test(`${name}: whole, and split at every byte`, () => {
+      const whole = parse(wire, [], options);
+      for (const [k, v] of Object.entries(expected)) assert.deepEqual(whole[k as keyof Result], v, `${name}: ${k}`);
+      for (let cut = 1; cut < wire.length; cut++) assert.deepEqual(parse(wire, [cut], options), whole, `${name}: cut at ${cut}`);
+      if (wire.length < 400) for (let a = 1; a < wire.length; a += 3) for (let b = a + 1; b < wire.length; b += 5) assert.deepEqual(parse(wire, [a, b], options), whole, `${name}: cuts at ${a}, ${b}`);
+    });
+  }
+
+  const bad: [string, string, { close?: boolean }?][] = [
+    ['garbage status line', 'HTP/1.1 200 OK\r\n\r\n'],
+    ['HTTP/2 status line', 'HTTP/2 200\r\n\r\n'],
+    ['header without colon', 'HTTP/1.1 200 OK\r\nbroken\r\n\r\n'],
+    ['space before colon', 'HTTP/1.1 200 OK\r\nX-A : b\r\n\r\n'],
+    ['non-numeric content-length', 'HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n'],
+    ['conflicting content-lengths', 'HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n'],
+    ['bad chunk size', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n'],
+    ['missing CRLF after a chunk', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokXX'],
+    ['closed mid-body', 'HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort', { close: true }],
+    ['closed mid-head', 'HTTP/1.1 200 OK\r\nContent-', { close: true }],
+  ];
+  for (const [name, wire, options] of bad) {
+    test(`refused: ${name}`, () => assert.throws(() => parse(wire, [], options ?? {}), ResponseParseError));
+  }
+
+  test('a head larger than the limit is refused', () => {
+    assert.throws(() => parse(`HTTP/1.1 200 OK\r\nX-Big: ${'x'.repeat(MAX_HEAD_BYTES)}`), /too large/);
+  });
+
+  test('a 1 MB body arrives intact in small pieces', () => {
+    const body = Buffer.alloc(1 << 20, 'ab').toString('latin1');
+    const wire = `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    const cuts = Array.from({ length: 300 }, (_, i) => 20 + i * 3500);
+    const r = parse(wire, cuts);
+    assert.equal(r.body.length, body.length);
+    assert.equal(r.body, body);
+  });
+});
