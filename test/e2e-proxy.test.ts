@@ -190,3 +190,77 @@ describe('routing, forwarding and static files', () => {
     assert.match(echoed, /ping-pong$/);
   });
 });
+
+describe('the fast upstream path: framing, reuse, backpressure', () => {
+  const project = new Project();
+  let server: Running;
+  before(async () => {
+    project.server().echoWorker('api', '/', 'scaling:\n  min_workers: 1\n  max_workers: 1\n');
+    server = await startServer(project);
+  });
+  after(async () => {
+    assert.equal(await server.stop(), 0);
+    project.remove();
+  });
+
+  test('chunked, close-delimited and 1xx-preceded responses arrive whole, and the next request still works', async () => {
+    const { Agent } = await import('node:http');
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const chunked = await http(server.base, '/chunked/50', { agent });
+      assert.equal(chunked.text(), Array.from({ length: 50 }, (_, i) => `piece-${i};`).join(''));
+      const close = await http(server.base, '/until-close', { agent });
+      assert.equal(close.status, 200);
+      assert.equal(close.text(), 'body until close');
+      const hints = await http(server.base, '/early-hints', { agent });
+      assert.equal(hints.text(), 'hints');
+      const head = await http(server.base, '/bytes/1000', { agent, method: 'HEAD' });
+      assert.equal(head.headers['content-length'], '1000');
+      assert.equal(head.body.length, 0);
+      for (let i = 0; i < 20; i++) {
+        const paths = ['/echo', '/chunked/3', '/until-close', '/status/204', '/status/304', '/bytes/10'];
+        const path = paths[i % paths.length] as string;
+        const r = await http(server.base, path, { agent, method: i % 4 === 3 ? 'HEAD' : 'GET' });
+        assert.ok(r.status >= 200 && r.status < 400, `${path}: ${r.status}`);
+      }
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  test('a slow reader gets a large body intact (backpressure), and the connection is reused after', async () => {
+    const { request, Agent } = await import('node:http');
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const size = 16 * 1024 * 1024;
+    const received = await new Promise<number>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: server.port, path: '/bytes/' + size, agent }, (res) => {
+        let n = 0;
+        res.on('data', (chunk: Buffer) => {
+          n += chunk.length;
+          res.pause();
+          setTimeout(() => res.resume(), 1);
+        });
+        res.on('end', () => resolve(n));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(received, size);
+    const after_ = await http(server.base, '/echo', { agent });
+    assert.equal(after_.status, 200);
+    agent.destroy();
+  });
+
+  test('a client that leaves mid-response does not break the next requests', async () => {
+    const { connect: connectTo } = await import('node:net');
+    await new Promise<void>((resolve) => {
+      const socket = connectTo(server.port, '127.0.0.1', () => socket.write('GET /bytes/50000000 HTTP/1.1\r\nHost: x\r\n\r\n'));
+      socket.once('data', () => {
+        socket.destroy();
+        resolve();
+      });
+    });
+    for (let i = 0; i < 10; i++) assert.equal((await http(server.base, '/echo')).status, 200);
+  });
+});
