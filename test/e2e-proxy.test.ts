@@ -156,6 +156,17 @@ describe('routing, forwarding and static files', () => {
     assert.equal((await inflight).status, 200);
   });
 
+  test('an HTTP/1.0 request without Host is still served', async () => {
+    const raw = await new Promise<string>((resolve) => {
+      const socket = connect(server.port, '127.0.0.1', () => socket.write('GET /api/echo HTTP/1.0\r\n\r\n'));
+      let data = '';
+      socket.on('data', (d) => (data += d));
+      socket.on('close', () => resolve(data));
+    });
+    assert.match(raw, /^HTTP\/1.1 200 /);
+    assert.match(raw, /"host":"127\.0\.0\.1:\d+"/);
+  });
+
   test('oversized headers get 431; a bad request line gets 400; the server lives on', async () => {
     const big = await http(server.base, '/api/echo', { headers: { 'X-Big': 'x'.repeat(20_000) } });
     assert.equal(big.status, 431);

@@ -216,6 +216,8 @@ export class ProxyServer {
       }
     }
     const headers = endToEnd(req.rawHeaders, REPLACED_REQUEST_HEADERS);
+    // An HTTP/1.0 client may send no Host; the worker gets HTTP/1.1, which requires one.
+    if (req.headers.host === undefined) headers.push('Host', `127.0.0.1:${instance.port}`);
     const forwardedFor = req.headers['x-forwarded-for'];
     const ip = req.socket.remoteAddress ?? '';
     headers.push(
