@@ -1,6 +1,8 @@
 /** End to end: the real server in front of real worker processes, over real sockets. */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { http, Project, startServer, type Running } from './helpers/project.js';
 
@@ -275,3 +277,28 @@ describe('the fast upstream path: framing, reuse, backpressure', () => {
     for (let i = 0; i < 10; i++) assert.equal((await http(server.base, '/echo')).status, 200);
   });
 });
+
+test('a client that does not finish its request within read_timeout_seconds gets 408', async () => {
+  const project = new Project();
+  project.server().echoWorker('w', '/');
+  project.write('config/server.yaml', readConfig(project).replace('  log_file: ~\n', '  log_file: ~\n  read_timeout_seconds: 1\n'));
+  const s = await startServer(project);
+  try {
+    const started = Date.now();
+    const raw = await new Promise<string>((resolve) => {
+      const socket = connect(s.port, '127.0.0.1', () => socket.write('GET /echo HTTP/1.1\r\nHost: x\r\nX-Slow: '));
+      let data = '';
+      socket.on('data', (d) => (data += d));
+      socket.on('close', () => resolve(data));
+    });
+    assert.match(raw, /^HTTP\/1.1 408 /);
+    assert.ok(Date.now() - started < 4000, `took ${Date.now() - started} ms`);
+  } finally {
+    assert.equal(await s.stop(), 0);
+    project.remove();
+  }
+});
+
+function readConfig(project: Project): string {
+  return readFileSync(join(project.dir, 'config/server.yaml'), 'utf8');
+}

@@ -79,7 +79,9 @@ export class ProxyServer {
     this.#options = options;
     this.#server = options.server;
     this.liveReload = options.mode === 'dev' ? new LiveReload() : undefined;
-    this.http = createServer({ requestTimeout: 0, headersTimeout: 0, keepAliveTimeout: 0 }, (req, res) => void this.#onRequest(req, res));
+    // Node checks request timeouts every connectionsCheckingInterval (30 s by default), which
+    // would make read_timeout_seconds late by up to that much.
+    this.http = createServer({ requestTimeout: 0, headersTimeout: 0, keepAliveTimeout: 0, connectionsCheckingInterval: 1000 }, (req, res) => void this.#onRequest(req, res));
     this.configure(options.server);
     this.http.on('connection', () => this.#options.observer.connectionOpened?.());
     this.http.on('upgrade', (req, socket, head) => void this.#onUpgrade(req, socket, head));
