@@ -302,3 +302,22 @@ test('a client that does not finish its request within read_timeout_seconds gets
 function readConfig(project: Project): string {
   return readFileSync(join(project.dir, 'config/server.yaml'), 'utf8');
 }
+
+test('a worker that does not start answering within write_timeout_seconds gets the client a 504', async () => {
+  const project = new Project();
+  project.server().echoWorker('w', '/');
+  project.write('config/server.yaml', readConfig(project).replace('  log_file: ~\n', '  log_file: ~\n  write_timeout_seconds: 1\n'));
+  const s = await startServer(project);
+  try {
+    const started = Date.now();
+    const r = await http(s.base, '/slow/3000');
+    assert.equal(r.status, 504);
+    assert.ok(Date.now() - started < 2500, `took ${Date.now() - started} ms`);
+    const post = await http(s.base, '/slow/3000', { method: 'POST', body: 'x' });
+    assert.equal(post.status, 504, 'the node:http path for bodies too');
+    assert.equal((await http(s.base, '/echo')).status, 200);
+  } finally {
+    assert.equal(await s.stop(), 0);
+    project.remove();
+  }
+});
