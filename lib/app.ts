@@ -146,7 +146,11 @@ export async function startApp(options: AppOptions, hooks: AppHooks = {}): Promi
     observer,
     log,
     onConfigChange: () => void reload(false),
-    onBrowserReload: () => proxy?.liveReload?.broadcast(),
+    onBrowserReload: () => {
+      // A public/ folder may have appeared; routes know whether a worker has one.
+      proxy?.updateRoutes();
+      proxy?.liveReload?.broadcast();
+    },
   });
   supervisor.create(config.workers);
   // With a separate metrics listener, the main listener still reserves the path: 404, never proxied.

@@ -35,20 +35,12 @@ export function endToEnd(raw: readonly string[], drop?: ReadonlySet<string>): st
   return out;
 }
 
-/** The first value of header `lowerName` in `raw`. */
-export function rawHeader(raw: readonly string[], lowerName: string): string | undefined {
-  for (let i = 0; i < raw.length; i += 2) {
-    if ((raw[i] as string).toLowerCase() === lowerName) return raw[i + 1];
-  }
-  return undefined;
-}
-
 /** A correlation id as a client may send it: 1 to 128 visible ASCII characters, no quotes. */
 const CORRELATION_ID = /^[\x21\x23-\x7e]{1,128}$/;
 
-/** The client's X-Correlation-ID if it is sane, else undefined. */
-export function validCorrelationId(value: string | undefined): string | undefined {
-  return value !== undefined && CORRELATION_ID.test(value) ? value : undefined;
+/** The client's X-Correlation-ID if it is one sane value, else undefined. */
+export function validCorrelationId(value: string | string[] | undefined): string | undefined {
+  return typeof value === 'string' && CORRELATION_ID.test(value) ? value : undefined;
 }
 
 /** Headers tqserver itself sets on the way to a worker; the client's copies are replaced. */

@@ -16,7 +16,7 @@ import type { ServerObserver } from '../observer.js';
 import type { Supervisor, WorkerPool } from '../supervisor/index.js';
 import { sendBuildError, sendError } from './error-page.js';
 import { forward } from './forward.js';
-import { endToEnd, rawHeader, REPLACED_REQUEST_HEADERS, validCorrelationId } from './headers.js';
+import { endToEnd, REPLACED_REQUEST_HEADERS, validCorrelationId } from './headers.js';
 import { LiveReload, RELOAD_SCRIPT } from './live-reload.js';
 import { methodLabel } from './methods.js';
 import { Router } from './router.js';
@@ -60,6 +60,27 @@ function socketDelta(socket: CountedSocket | null): [number, number] {
   socket[kBytesRead] = read;
   socket[kBytesWritten] = written;
   return delta;
+}
+
+/**
+ * The headers a request goes to a worker with: the client's end-to-end headers, a Host if an
+ * HTTP/1.0 client sent none (the worker is spoken to in HTTP/1.1, which requires one),
+ * X-Forwarded-For with the client address appended, X-Forwarded-Proto, X-Forwarded-Host and
+ * X-Correlation-ID.
+ */
+function upstreamHeaders(req: IncomingMessage, port: number, correlationId: string): string[] {
+  const headers = endToEnd(req.rawHeaders, REPLACED_REQUEST_HEADERS);
+  const host = req.headers.host;
+  if (host === undefined) headers.push('Host', `127.0.0.1:${port}`);
+  const forwardedFor = req.headers['x-forwarded-for'];
+  const ip = req.socket.remoteAddress ?? '';
+  headers.push(
+    'X-Forwarded-For', forwardedFor === undefined ? ip : `${forwardedFor}, ${ip}`,
+    'X-Forwarded-Proto', 'http',
+    'X-Forwarded-Host', host ?? '',
+    'X-Correlation-ID', correlationId,
+  );
+  return headers;
 }
 
 /** The main listener. */
@@ -152,7 +173,7 @@ export class ProxyServer {
       metrics(req, res);
       return;
     }
-    const started = process.hrtime.bigint();
+    const started = performance.now();
     this.#active++;
     if (this.#closing) res.setHeader('Connection', 'close');
     const match = path.startsWith('/') ? this.#router.match(path) : undefined;
@@ -165,7 +186,7 @@ export class ProxyServer {
         route: match?.prefix ?? UNMATCHED_ROUTE,
         worker: match?.target.pool.name,
         status: res.headersSent ? res.statusCode : 0,
-        durationSeconds: Number(process.hrtime.bigint() - started) / 1e9,
+        durationSeconds: (performance.now() - started) / 1000,
         bytesIn,
         bytesOut,
       });
@@ -182,8 +203,8 @@ export class ProxyServer {
       return;
     }
     const { pool, publicDir } = match.target;
-    const correlationId = validCorrelationId(rawHeader(req.rawHeaders, 'x-correlation-id')) ?? randomUUID();
-    const baseHeaders = { ...this.#devHeaders(pool), 'X-Correlation-ID': correlationId };
+    const correlationId = validCorrelationId(req.headers['x-correlation-id']) ?? randomUUID();
+    const baseHeaders: Record<string, string> = this.#options.mode === 'dev' ? { ...this.#devHeaders(pool), 'X-Correlation-ID': correlationId } : { 'X-Correlation-ID': correlationId };
     try {
       if (publicDir !== undefined && (await serveStatic(req, res, publicDir, match.rest, baseHeaders))) return;
     } catch {
@@ -217,24 +238,14 @@ export class ProxyServer {
         res.off('close', onClose);
       }
     }
-    const headers = endToEnd(req.rawHeaders, REPLACED_REQUEST_HEADERS);
-    // An HTTP/1.0 client may send no Host; the worker gets HTTP/1.1, which requires one.
-    if (req.headers.host === undefined) headers.push('Host', `127.0.0.1:${instance.port}`);
-    const forwardedFor = req.headers['x-forwarded-for'];
-    const ip = req.socket.remoteAddress ?? '';
-    headers.push(
-      'X-Forwarded-For', forwardedFor === undefined ? ip : `${forwardedFor}, ${ip}`,
-      'X-Forwarded-Proto', 'http',
-      'X-Forwarded-Host', req.headers.host ?? '',
-      'X-Correlation-ID', correlationId,
-    );
-    const responseHeaders: string[] = [];
-    for (const [k, v] of Object.entries({ ...baseHeaders, ...this.#devHeaders(pool, instance) })) responseHeaders.push(k, v);
+    const requestHeaders = upstreamHeaders(req, instance.port, correlationId);
+    const responseHeaders = ['X-Correlation-ID', correlationId];
+    if (this.#options.mode === 'dev') for (const [k, v] of Object.entries(this.#devHeaders(pool, instance))) responseHeaders.push(k, v);
     const writeMs = this.#server.server.writeTimeoutSeconds * 1000;
     try {
-      const err = await forward(req, res, { port: instance.port, path, agent: this.#agent, headerTimeoutMs: writeMs, requestHeaders: headers, responseHeaders }, this.#upstreams);
+      const err = await forward(req, res, { port: instance.port, path, agent: this.#agent, headerTimeoutMs: writeMs, requestHeaders, responseHeaders }, this.#upstreams);
       if (err !== undefined) {
-        if (this.#options.mode !== 'prod' || err.code !== 'ERR_UPSTREAM_BROKEN') this.#options.log.warn(`${req.method} ${req.url}: worker ${pool.name} instance ${instance}: ${err.message}`);
+        this.#options.log.warn(`${req.method} ${req.url}: worker ${pool.name} instance ${instance}: ${err.message}`);
         sendError(req, res, err.status, this.#message(err), baseHeaders);
       }
     } finally {
@@ -269,8 +280,8 @@ export class ProxyServer {
       socket.end(`HTTP/1.1 ${status} ${status === 504 ? 'Gateway Timeout' : 'Service Unavailable'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       return;
     }
-    const headers = endToEnd(req.rawHeaders, REPLACED_REQUEST_HEADERS);
-    headers.push('Connection', 'Upgrade', 'Upgrade', req.headers.upgrade ?? 'websocket', 'X-Forwarded-For', req.socket.remoteAddress ?? '', 'X-Forwarded-Proto', 'http', 'X-Forwarded-Host', req.headers.host ?? '');
+    const headers = upstreamHeaders(req, instance.port, validCorrelationId(req.headers['x-correlation-id']) ?? randomUUID());
+    headers.push('Connection', 'Upgrade', 'Upgrade', req.headers.upgrade ?? 'websocket');
     try {
       await proxyUpgrade(req, socket, head, instance.port, match.rest + (q < 0 ? '' : url.slice(q)), headers);
     } finally {
