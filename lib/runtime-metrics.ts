@@ -15,9 +15,12 @@ const GC_KINDS: Readonly<Record<number, string>> = {
   [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weakcb',
 };
 
-function procStatus(field: string): number | undefined {
+const VM_SIZE = /^VmSize:\s+(\d+)\s+kB/m;
+
+/** Virtual memory of this process from /proc, in bytes; undefined without /proc. */
+function virtualMemory(): number | undefined {
   try {
-    const m = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm').exec(readFileSync('/proc/self/status', 'latin1'));
+    const m = VM_SIZE.exec(readFileSync('/proc/self/status', 'latin1'));
     return m === null ? undefined : Number(m[1]) * 1024;
   } catch {
     return undefined;
@@ -37,8 +40,8 @@ export function registerRuntimeMetrics(registry: Registry): () => void {
   cpu('process_cpu_seconds_total', 'User and system CPU time spent, in seconds.', (u) => u.user + u.system);
   registry.gauge({ name: 'process_start_time_seconds', help: 'Unix time the process started, in seconds.', collect: (g) => g.set(start) });
   registry.gauge({ name: 'process_resident_memory_bytes', help: 'Resident memory, in bytes.', collect: (g) => g.set(process.memoryUsage.rss()) });
-  if (procStatus('VmSize') !== undefined) {
-    registry.gauge({ name: 'process_virtual_memory_bytes', help: 'Virtual memory, in bytes.', collect: (g) => g.set(procStatus('VmSize') ?? NaN) });
+  if (virtualMemory() !== undefined) {
+    registry.gauge({ name: 'process_virtual_memory_bytes', help: 'Virtual memory, in bytes.', collect: (g) => g.set(virtualMemory() ?? NaN) });
     registry.gauge({
       name: 'process_open_fds',
       help: 'Open file descriptors.',

@@ -1,6 +1,7 @@
 /** Gauges: values that go up and down. */
 import { MetricError } from '../errors.js';
 import { Metric, type MetricOptions } from './metric.js';
+import { checkNotOtherTypeSuffix } from './names.js';
 import { scalarFamily, Series } from './series.js';
 import type { ScalarFamily } from './snapshot.js';
 
@@ -42,20 +43,6 @@ export class GaugeChild extends Series {
 
 /** Options of a gauge. */
 export type GaugeOptions<L extends readonly string[]> = MetricOptions<L, Gauge<L>>;
-
-/**
- * Suffixes a gauge may not end in: `_total`, `_count`, `_sum` and `_bucket` mean another type
- * to promtool's linter, and `_created` clashes with OpenMetrics' generated names.
- */
-export const GAUGE_FORBIDDEN_SUFFIXES: readonly string[] = ['_total', '_count', '_sum', '_bucket', '_created'];
-
-/** Throws ERR_METRIC_NAME when a non-counter `name` ends in a suffix that means another type. */
-export function checkNotOtherTypeSuffix(kind: string, name: string): void {
-  const suffix = GAUGE_FORBIDDEN_SUFFIXES.find((s) => name.endsWith(s));
-  if (suffix !== undefined) {
-    throw new MetricError('ERR_METRIC_NAME', `${kind} ${name}: a ${kind} name may not end in ${suffix}, which names another metric type`);
-  }
-}
 
 /** A gauge. */
 export class Gauge<L extends readonly string[] = readonly []> extends Metric<L, GaugeChild> {

@@ -1,8 +1,7 @@
 /** Histograms: observations counted into cumulative buckets. */
 import { MetricError } from '../errors.js';
-import { checkNotOtherTypeSuffix } from './gauge.js';
 import { Metric, type MetricOptions } from './metric.js';
-import { checkMetricName } from './names.js';
+import { checkMetricName, checkNotOtherTypeSuffix } from './names.js';
 import { Series, type SeriesSchema } from './series.js';
 import type { HistogramFamily, HistogramSeries } from './snapshot.js';
 

@@ -64,3 +64,17 @@ export function checkHelp(metric: string, help: unknown): asserts help is string
     throw new MetricError('ERR_METRIC_HELP', `metric ${metric}: help must be a non-empty string`);
   }
 }
+
+/**
+ * Suffixes only a counter or histogram writes: `_total`, `_count`, `_sum` and `_bucket` mean
+ * another type to promtool's linter, and `_created` clashes with OpenMetrics' generated names.
+ */
+const OTHER_TYPE_SUFFIXES: readonly string[] = ['_total', '_count', '_sum', '_bucket', '_created'];
+
+/** Throws ERR_METRIC_NAME when a gauge or histogram `name` ends in a suffix that means another type. */
+export function checkNotOtherTypeSuffix(kind: 'gauge' | 'histogram', name: string): void {
+  const suffix = OTHER_TYPE_SUFFIXES.find((s) => name.endsWith(s));
+  if (suffix !== undefined) {
+    throw new MetricError('ERR_METRIC_NAME', `${kind} ${name}: a ${kind} name may not end in ${suffix}, which names another metric type`);
+  }
+}

@@ -53,11 +53,6 @@ export class LiveReload {
     this.#timer.unref();
   }
 
-  /** Number of open connections. */
-  get size(): number {
-    return this.#sockets.size;
-  }
-
   /** Answers an upgrade request for /ws/reload. */
   accept(req: IncomingMessage, socket: Duplex): void {
     const key = req.headers['sec-websocket-key'];

@@ -24,11 +24,6 @@ export class Router<T> {
     this.#routes = [...routes].sort((a, b) => b.prefix.length - a.prefix.length);
   }
 
-  /** The routes, longest prefix first. */
-  get routes(): readonly Route<T>[] {
-    return this.#routes;
-  }
-
   /** The match for `path` (no query string), or undefined. */
   match(path: string): Match<T> | undefined {
     for (const route of this.#routes) {

@@ -29,11 +29,6 @@ export class PortPool {
     this.#cursor = start;
   }
 
-  /** Ports handed out and not yet released. */
-  get inUse(): number {
-    return this.#taken.size;
-  }
-
   /** A free, bindable port; throws ERR_PORTS_EXHAUSTED when the whole range is busy. */
   async acquire(): Promise<number> {
     const size = this.#end - this.#start + 1;
