@@ -72,7 +72,8 @@ export type ServeErrorCode =
   | 'ERR_SHUTTING_DOWN'
   | 'ERR_UPSTREAM_UNREACHABLE'
   | 'ERR_UPSTREAM_BROKEN'
-  | 'ERR_UPSTREAM_TIMEOUT';
+  | 'ERR_UPSTREAM_TIMEOUT'
+  | 'ERR_NO_RESOURCES';
 
 /** The HTTP status each serve error answers with; the one table that maps them. */
 export const SERVE_ERROR_STATUS: Readonly<Record<ServeErrorCode, number>> = {
@@ -86,14 +87,19 @@ export const SERVE_ERROR_STATUS: Readonly<Record<ServeErrorCode, number>> = {
   ERR_UPSTREAM_UNREACHABLE: 502,
   ERR_UPSTREAM_BROKEN: 502,
   ERR_UPSTREAM_TIMEOUT: 504,
+  ERR_NO_RESOURCES: 503,
 };
 
 /** A request could not be served; `status` is what the client gets. */
 export class ServeError extends TqError {
   declare readonly code: ServeErrorCode;
 
-  constructor(code: ServeErrorCode, message: string) {
+  /** When the client may try again, for a Retry-After header (503s only). */
+  readonly retryAfterSeconds: number | undefined;
+
+  constructor(code: ServeErrorCode, message: string, retryAfterSeconds?: number) {
     super(code, message);
+    this.retryAfterSeconds = retryAfterSeconds;
   }
 
   /** The HTTP status for this error. */

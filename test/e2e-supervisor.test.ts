@@ -151,7 +151,12 @@ test('a crash-looping worker backs off exponentially and the server stays up', a
       const delays = [...s.stderr().matchAll(/next start in (\d+) ms/g)].map((m) => Number(m[1]));
       assert.deepEqual(delays.slice(0, 2), [100, 200]);
       assert.equal((await http(s.base, '/good/echo')).status, 200);
-      assert.equal((await http(s.base, '/bad/echo')).status, 504);
+      // Refused at once with a 503 and Retry-After, not after queue_timeout_ms with a 504.
+      const refused = await http(s.base, '/bad/echo');
+      assert.equal(refused.status, 503);
+      assert.ok(Number(refused.headers['retry-after']) >= 1, 'Retry-After is set');
+      // The very first failure is logged, with how the process ended.
+      assert.match(s.stderr(), /worker bad: instance bad#\d+ \(pid \d+, port \d+\) exited during start-up \(code 1\)/);
     },
   );
 });

@@ -39,13 +39,27 @@ export function sendError(req: IncomingMessage, res: ServerResponse, status: num
   res.end(req.method === 'HEAD' ? undefined : body);
 }
 
-/** The dev-mode build-error page: the compiler's output, and the live-reload script. */
-export function sendBuildError(req: IncomingMessage, res: ServerResponse, worker: string, output: string, headers: Record<string, string> = {}): void {
+/** A dev-mode failure page: `output` (the compiler's or the worker's), and the live-reload script. */
+function sendDevFailure(req: IncomingMessage, res: ServerResponse, status: number, title: string, output: string, headers: Record<string, string>): void {
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
   const body =
-    `<!doctype html>\n<html><head><meta charset="utf-8"><title>Build failed: ${escapeHtml(worker)}</title>` +
+    `<!doctype html>\n<html><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>` +
     `<style>body{font-family:system-ui,sans-serif;margin:2rem}pre{background:#111;color:#eee;padding:1rem;overflow:auto}</style></head>\n` +
-    `<body><h1>Build failed: ${escapeHtml(worker)}</h1>\n<p>${escapeHtml(new Date().toISOString())}. Fix the error and save: this page reloads itself.</p>\n` +
+    `<body><h1>${escapeHtml(title)}</h1>\n<p>${escapeHtml(new Date().toISOString())}. Fix the error and save: this page reloads itself.</p>\n` +
     `<pre>${escapeHtml(output)}</pre>\n<script src="/dev-reload.js"></script></body></html>\n`;
-  res.writeHead(500, { ...headers, 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
+  res.writeHead(status, { ...headers, 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
   res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+/** The dev-mode build-error page (500). */
+export function sendBuildError(req: IncomingMessage, res: ServerResponse, worker: string, output: string, headers: Record<string, string> = {}): void {
+  sendDevFailure(req, res, 500, `Build failed: ${worker}`, output, headers);
+}
+
+/** The dev-mode page for a worker whose instances fail to start (503), with what they wrote to stderr. */
+export function sendStartError(req: IncomingMessage, res: ServerResponse, worker: string, output: string, headers: Record<string, string> = {}): void {
+  sendDevFailure(req, res, 503, `Worker failed to start: ${worker}`, output, { ...headers, 'Retry-After': '1' });
 }

@@ -7,21 +7,31 @@
 /** Hop-by-hop headers (RFC 9110 7.6.1, plus the non-standard Keep-Alive and Proxy-Connection). */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
+/**
+ * Headers that a Connection header can never remove: the ones that frame the message and name
+ * its target (RFC 9112 6.3, 3.2). A client listing them there would otherwise strip the framing
+ * of what tqserver forwards, which is how a request is smuggled.
+ */
+const NOT_NAMEABLE = new Set(['content-length', 'host']);
+
 /** The header names a Connection header lists, lower-cased. */
 function connectionTokens(raw: readonly string[]): Set<string> | undefined {
   let tokens: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     if ((raw[i] as string).length === 10 && (raw[i] as string).toLowerCase() === 'connection') {
       tokens ??= new Set();
-      for (const t of (raw[i + 1] as string).split(',')) tokens.add(t.trim().toLowerCase());
+      for (const t of (raw[i + 1] as string).split(',')) {
+        const token = t.trim().toLowerCase();
+        if (!NOT_NAMEABLE.has(token)) tokens.add(token);
+      }
     }
   }
   return tokens;
 }
 
 /**
- * `raw` without hop-by-hop headers, without the headers Connection names, and without any
- * name in `drop` (lower-case). Never modifies `raw`.
+ * `raw` without hop-by-hop headers, without the headers Connection names (except Content-Length
+ * and Host), and without any name in `drop` (lower-case). Never modifies `raw`.
  */
 export function endToEnd(raw: readonly string[], drop?: ReadonlySet<string>): string[] {
   const named = connectionTokens(raw);
@@ -43,5 +53,19 @@ export function validCorrelationId(value: string | string[] | undefined): string
   return typeof value === 'string' && CORRELATION_ID.test(value) ? value : undefined;
 }
 
-/** Headers tqserver itself sets on the way to a worker; the client's copies are replaced. */
-export const REPLACED_REQUEST_HEADERS: ReadonlySet<string> = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-correlation-id']);
+/**
+ * Request headers a client's copy of never reaches a worker: the ones tqserver sets itself
+ * (X-Forwarded-*, X-Correlation-ID, and Content-Length, since tqserver frames the body it
+ * forwards), and the other conventions for naming the client (`Forwarded`, RFC 7239, and
+ * `X-Real-IP`), which a worker might otherwise trust although anyone can send them.
+ */
+export const REPLACED_REQUEST_HEADERS: ReadonlySet<string> = new Set([
+  'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-correlation-id', 'content-length', 'forwarded', 'x-real-ip',
+]);
+
+/** How many times `raw` carries the header `lower` (a lower-case name). */
+export function headerCount(raw: readonly string[], lower: string): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) if ((raw[i] as string).length === lower.length && (raw[i] as string).toLowerCase() === lower) n++;
+  return n;
+}

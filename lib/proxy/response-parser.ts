@@ -9,6 +9,9 @@
 /** Largest response head accepted, like Node's default max header size. */
 export const MAX_HEAD_BYTES = 16 * 1024;
 
+/** RFC 9110 5.6.2: the characters of a token, such as a header name. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
 /** What the parser reports. */
 export interface ResponseHandler {
   /** The final (non-1xx) response head; `rawHeaders` as `[name, value, ...]`. */
@@ -60,8 +63,9 @@ export class ResponseParser {
       switch (this.#state) {
         case 'head': {
           const end = input.indexOf('\r\n\r\n');
+          // The limit holds however the head arrives: in pieces, or whole in one read.
+          if (end > MAX_HEAD_BYTES || (end < 0 && input.length > MAX_HEAD_BYTES)) this.#fail(`response head over ${MAX_HEAD_BYTES} bytes`);
           if (end < 0) {
-            if (input.length > MAX_HEAD_BYTES) this.#fail('response head too large');
             this.#buffer = input;
             return undefined;
           }
@@ -160,6 +164,9 @@ export class ResponseParser {
     const m = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/.exec(lines[0] ?? '');
     if (m === null) this.#fail(`invalid status line ${JSON.stringify(lines[0]?.slice(0, 100))}`);
     const status = Number(m[2]);
+    if (status < 100) this.#fail(`invalid status ${m[2]}`);
+    // The upgrade path has its own client: a 101 here answers a request that did not ask for it.
+    if (status === 101) this.#fail('101 Switching Protocols to a request that did not ask to upgrade');
     const http10 = m[1] === '0';
     const raw: string[] = [];
     let contentLength: number | undefined;
@@ -169,9 +176,11 @@ export class ResponseParser {
     for (let i = 1; i < lines.length; i++) {
       const line = lines[i] as string;
       const colon = line.indexOf(':');
-      if (colon <= 0 || /[\s]/.test(line.slice(0, colon))) this.#fail(`invalid header line ${JSON.stringify(line.slice(0, 100))}`);
       const name = line.slice(0, colon);
       const value = line.slice(colon + 1).trim();
+      // RFC 9110 5.1 and 5.5: a name is a token; a value never holds CR, LF or NUL (a bare CR or
+      // LF would start a header of the worker's choosing on the client's side).
+      if (colon <= 0 || !TOKEN.test(name) || /[\r\n\0]/.test(value)) this.#fail(`invalid header line ${JSON.stringify(line.slice(0, 100))}`);
       raw.push(name, value);
       const lower = name.toLowerCase();
       if (lower === 'content-length') {
@@ -185,7 +194,12 @@ export class ResponseParser {
       }
     }
     // 1xx responses are interim: the final response follows on the same connection.
-    if (status >= 100 && status < 200) return;
+    if (status < 200) return;
+    // RFC 9112 6.3: with Transfer-Encoding, a Content-Length is wrong, and kept it would
+    // contradict the framing the client gets; it goes.
+    if (transferEncoding && contentLength !== undefined) {
+      for (let i = raw.length - 2; i >= 0; i -= 2) if ((raw[i] as string).toLowerCase() === 'content-length') raw.splice(i, 2);
+    }
     this.#keepAlive = http10 ? connection.includes('keep-alive') : !connection.split(',').some((t) => t.trim() === 'close');
     this.#handler.head(status, m[3] ?? '', raw);
     if (this.#noBody || status === 204 || status === 304) {

@@ -4,7 +4,7 @@
  * closes gracefully.
  */
 import { existsSync } from 'node:fs';
-import { Agent, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, ServerResponse, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -13,16 +13,16 @@ import type { Mode, ServerConfig } from '../config/index.js';
 import { ServeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ServerObserver } from '../observer.js';
-import type { Supervisor, WorkerPool } from '../supervisor/index.js';
-import { sendBuildError, sendError } from './error-page.js';
-import { forward } from './forward.js';
-import { endToEnd, REPLACED_REQUEST_HEADERS, validCorrelationId } from './headers.js';
+import type { Instance, Supervisor, WorkerPool } from '../supervisor/index.js';
+import { sendBuildError, sendError, sendStartError } from './error-page.js';
+import { endToEnd, headerCount, REPLACED_REQUEST_HEADERS, validCorrelationId } from './headers.js';
 import { LiveReload, RELOAD_SCRIPT } from './live-reload.js';
 import { methodLabel } from './methods.js';
 import { Router } from './router.js';
 import { serveStatic } from './static.js';
+import { closingResponse } from './raw-response.js';
 import { proxyUpgrade } from './upgrade.js';
-import { UpstreamPool } from './upstream.js';
+import { exchange, UpstreamPool, type BodyFraming } from './upstream.js';
 
 /** The `path` label of a request that no worker's route matches. */
 export const UNMATCHED_ROUTE = 'unmatched';
@@ -49,10 +49,34 @@ interface RouteTarget {
 
 const kBytesRead = Symbol('tqserver.bytesRead');
 const kBytesWritten = Symbol('tqserver.bytesWritten');
-type CountedSocket = Socket & { [kBytesRead]?: number; [kBytesWritten]?: number };
+const kConnection = Symbol('tqserver.connection');
+
+/**
+ * A client connection's requests: the one being served, and those Node parsed behind it
+ * (pipelined) that wait their turn.
+ */
+interface Connection {
+  busy: boolean;
+  /** Waiting requests, as pairs: request, response, request, response, ... */
+  readonly waiting: (IncomingMessage | ServerResponse)[];
+}
+
+/**
+ * A client socket as the server sees it. `_paused` and `parser` are Node's own
+ * (lib/_http_server.js): while `_paused` is set, Node keeps the socket and, after the current
+ * read, its request parser paused; that is its back-pressure for pipelined requests, and the only
+ * way to stop it parsing more of them.
+ */
+type ClientSocket = Socket & {
+  [kBytesRead]?: number;
+  [kBytesWritten]?: number;
+  [kConnection]?: Connection;
+  _paused?: boolean;
+  parser?: { pause(): void; resume(): void } | null;
+};
 
 /** Bytes read and written on `socket` since the last call for it (a request's share). */
-function socketDelta(socket: CountedSocket | null): [number, number] {
+function socketDelta(socket: ClientSocket | null): [number, number] {
   if (socket === null) return [0, 0];
   const read = socket.bytesRead;
   const written = socket.bytesWritten;
@@ -62,25 +86,77 @@ function socketDelta(socket: CountedSocket | null): [number, number] {
   return delta;
 }
 
+/** Stops reading from `socket` (see ClientSocket). */
+function holdReading(socket: ClientSocket): void {
+  if (socket._paused === true) return;
+  socket._paused = true;
+  socket.pause();
+}
+
+/** Reads from `socket` again. */
+function resumeReading(socket: ClientSocket): void {
+  if (socket._paused !== true) return;
+  socket._paused = false;
+  socket.parser?.resume();
+  socket.resume();
+}
+
+/** The address a client reached this listener at, as an authority (`host:port`). */
+function listenerAuthority(socket: Socket): string {
+  const address = socket.localAddress ?? '127.0.0.1';
+  return `${address.includes(':') ? `[${address}]` : address}:${socket.localPort ?? 0}`;
+}
+
 /**
- * The headers a request goes to a worker with: the client's end-to-end headers, a Host if an
- * HTTP/1.0 client sent none (the worker is spoken to in HTTP/1.1, which requires one),
- * X-Forwarded-For with the client address appended, X-Forwarded-Proto, X-Forwarded-Host and
- * X-Correlation-ID.
+ * How the request body goes upstream: chunked if it came chunked, else its Content-Length
+ * (Node's parser has already refused a request with both, or with an invalid length), else none.
  */
-function upstreamHeaders(req: IncomingMessage, port: number, correlationId: string): string[] {
+function bodyFraming(req: IncomingMessage): BodyFraming {
+  if (req.headers['transfer-encoding'] !== undefined) return 'chunked';
+  const length = req.headers['content-length'];
+  return length === undefined ? 0 : Number(length);
+}
+
+/**
+ * The headers a request goes to a worker with: the client's end-to-end headers; a Host if an
+ * HTTP/1.0 client sent none (the listener's own address: the worker is spoken to in HTTP/1.1,
+ * which requires one, and must never see its internal address as the public one);
+ * X-Forwarded-For with the client address appended, X-Forwarded-Proto, X-Forwarded-Host,
+ * X-Correlation-ID; and framing of tqserver's own for the body.
+ */
+function upstreamHeaders(req: IncomingMessage, correlationId: string, body: BodyFraming): string[] {
   const headers = endToEnd(req.rawHeaders, REPLACED_REQUEST_HEADERS);
-  const host = req.headers.host;
-  if (host === undefined) headers.push('Host', `127.0.0.1:${port}`);
+  let host = req.headers.host;
+  if (host === undefined) {
+    host = listenerAuthority(req.socket);
+    headers.push('Host', host);
+  }
   const forwardedFor = req.headers['x-forwarded-for'];
   const ip = req.socket.remoteAddress ?? '';
   headers.push(
     'X-Forwarded-For', forwardedFor === undefined ? ip : `${forwardedFor}, ${ip}`,
     'X-Forwarded-Proto', 'http',
-    'X-Forwarded-Host', host ?? '',
+    'X-Forwarded-Host', host,
     'X-Correlation-ID', correlationId,
   );
+  if (body === 'chunked') headers.push('Transfer-Encoding', 'chunked');
+  else if (body > 0) headers.push('Content-Length', String(body));
   return headers;
+}
+
+/**
+ * Why a request cannot be forwarded as it is, or undefined. Node's parser has already refused
+ * bad framing (both Content-Length and Transfer-Encoding, an invalid or repeated length) and an
+ * HTTP/1.1 request without Host.
+ */
+function refusal(req: IncomingMessage): [number, string] | undefined {
+  // RFC 9112 3.2: more than one Host is a 400; the two could name different targets to us and to the worker.
+  if (headerCount(req.rawHeaders, 'host') > 1) return [400, 'The request has more than one Host header.'];
+  const te = req.headers['transfer-encoding'];
+  // RFC 9112 6.1: a transfer coding the server does not understand is a 501. Only chunked is
+  // relayed, because the coding before it would be lost on the way.
+  if (te !== undefined && te.trim().toLowerCase() !== 'chunked') return [501, 'Only the chunked transfer coding is supported.'];
+  return undefined;
 }
 
 /** The main listener. */
@@ -90,8 +166,9 @@ export class ProxyServer {
   readonly #options: ProxyOptions;
   #server: ServerConfig;
   #router: Router<RouteTarget> = new Router([]);
-  readonly #agent = new Agent({ keepAlive: true, scheduling: 'lifo', maxFreeSockets: 1024 });
   readonly #upstreams = new UpstreamPool();
+  /** When the last "out of file descriptors" error was logged (they come in bursts). */
+  #lastAcceptError = 0;
   #active = 0;
   #closing = false;
   #drained: (() => void) | undefined;
@@ -102,16 +179,31 @@ export class ProxyServer {
     this.liveReload = options.mode === 'dev' ? new LiveReload() : undefined;
     // Node checks request timeouts every connectionsCheckingInterval (30 s by default), which
     // would make read_timeout_seconds late by up to that much.
-    this.http = createServer({ requestTimeout: 0, headersTimeout: 0, keepAliveTimeout: 0, connectionsCheckingInterval: 1000 }, (req, res) => void this.#onRequest(req, res));
+    this.http = createServer({ requestTimeout: 0, headersTimeout: 0, keepAliveTimeout: 0, connectionsCheckingInterval: 1000 }, (req, res) => this.#accept(req, res));
     this.configure(options.server);
     this.http.on('connection', () => this.#options.observer.connectionOpened?.());
-    this.http.on('upgrade', (req, socket, head) => void this.#onUpgrade(req, socket, head));
+    this.http.on('upgrade', (req, socket, head) => {
+      this.#onUpgrade(req, socket, head).catch((err: Error) => {
+        this.#options.log.error(`upgrade ${req.url}: ${err.stack ?? err.message}`);
+        socket.destroy();
+      });
+    });
     this.http.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-      if (!socket.writable) return socket.destroy();
+      // A response already under way on this connection cannot be followed by an error head.
+      const current = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+      if (!socket.writable || (current !== null && current !== undefined && current.headersSent)) return socket.destroy();
       // Node sends 431 itself for oversized headers when it can; anything else unreadable is a 400.
       const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-      const text = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
-      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      socket.end(closingResponse(status));
+    });
+    // Accepting fails when tqserver itself is out of file descriptors: that is ours to report,
+    // not a worker's fault, and it must not end the process.
+    this.http.on('error', (err: NodeJS.ErrnoException) => {
+      if (!this.http.listening) return;
+      const now = Date.now();
+      if (now - this.#lastAcceptError < 5000) return;
+      this.#lastAcceptError = now;
+      this.#options.log.error(`cannot accept connections: ${err.code ?? err.message}; tqserver is out of file descriptors (raise the limit with ulimit -n, or lower server.max_connections)`);
     });
     this.updateRoutes();
   }
@@ -162,6 +254,52 @@ export class ProxyServer {
     return h;
   }
 
+  /**
+   * Takes a request from Node. A connection is served one request at a time, as HAProxy and
+   * nginx do (RFC 9112 9.3): requests pipelined behind the current one wait, and the socket is
+   * not read until the current response is finished, so one client cannot make tqserver parse
+   * and dispatch thousands of requests it has not yet answered.
+   */
+  #accept(req: IncomingMessage, res: ServerResponse): void {
+    const socket = req.socket as ClientSocket;
+    let connection = socket[kConnection];
+    if (connection === undefined) {
+      connection = { busy: false, waiting: [] };
+      socket[kConnection] = connection;
+    }
+    if (connection.busy) {
+      connection.waiting.push(req, res);
+      holdReading(socket);
+      return;
+    }
+    this.#start(connection, socket, req, res);
+  }
+
+  #start(connection: Connection, socket: ClientSocket, req: IncomingMessage, res: ServerResponse): void {
+    connection.busy = true;
+    this.#onRequest(req, res).catch((err: Error) => {
+      this.#options.log.error(`${req.method} ${req.url}: ${err.stack ?? err.message}`);
+      if (!res.headersSent && !res.destroyed) sendError(req, res, 500, 'tqserver failed to handle this request.');
+      else res.destroy();
+    });
+    res.once('close', () => {
+      connection.busy = false;
+      // A response that did not finish took the connection with it; what waited behind it was
+      // never started, so it has nothing to settle.
+      if (!res.writableFinished || socket.destroyed) {
+        connection.waiting.length = 0;
+        return;
+      }
+      if (connection.waiting.length > 0) {
+        const nextReq = connection.waiting.shift() as IncomingMessage;
+        const nextRes = connection.waiting.shift() as ServerResponse;
+        this.#start(connection, socket, nextReq, nextRes);
+      } else {
+        resumeReading(socket);
+      }
+    });
+  }
+
   async #onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
@@ -193,6 +331,12 @@ export class ProxyServer {
       if (this.#closing && this.#active === 0) this.#drained?.();
     });
 
+    const refused = refusal(req);
+    if (refused !== undefined) {
+      res.setHeader('Connection', 'close');
+      sendError(req, res, refused[0], refused[1]);
+      return;
+    }
     if (this.liveReload !== undefined && path === '/dev-reload.js') {
       res.writeHead(200, { 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(RELOAD_SCRIPT) });
       res.end(req.method === 'HEAD' ? undefined : RELOAD_SCRIPT);
@@ -214,48 +358,72 @@ export class ProxyServer {
       sendBuildError(req, res, pool.name, pool.buildError, baseHeaders);
       return;
     }
+    if (this.#options.mode === 'dev' && pool.startError !== undefined && pool.liveCount === 0) {
+      sendStartError(req, res, pool.name, pool.startError, baseHeaders);
+      return;
+    }
     await this.#dispatch(req, res, pool, match.rest + (q < 0 ? '' : url.slice(q)), correlationId, baseHeaders);
   }
 
-  async #dispatch(req: IncomingMessage, res: ServerResponse, pool: WorkerPool, path: string, correlationId: string, baseHeaders: Record<string, string>): Promise<void> {
+  /**
+   * An instance of `pool` for one request: at once when one has room, else after waiting in the
+   * queue. Undefined when the request was answered instead (no instance can come) or its client
+   * left while it waited.
+   */
+  async #instanceFor(req: IncomingMessage, res: ServerResponse, pool: WorkerPool, baseHeaders: Record<string, string>): Promise<Instance | undefined> {
     // Nearly always an instance has room at once; only a request that must wait gets a promise
     // and an AbortController (so that a client who leaves also leaves the queue).
-    let instance = pool.tryAcquire();
-    if (instance === undefined) {
-      const abort = new AbortController();
-      const onClose = (): void => abort.abort();
-      res.once('close', onClose);
-      try {
-        instance = await pool.acquire(abort.signal);
-      } catch (err) {
-        if (err instanceof ServeError) {
-          if (err.code === 'ERR_BUILD_FAILED' && this.#options.mode === 'dev' && pool.buildError !== undefined) sendBuildError(req, res, pool.name, pool.buildError, baseHeaders);
-          else if (!abort.signal.aborted) sendError(req, res, err.status, this.#message(err), { ...baseHeaders, 'Retry-After': '1' });
-          return;
-        }
-        throw err;
-      } finally {
-        res.off('close', onClose);
-      }
-    }
-    const requestHeaders = upstreamHeaders(req, instance.port, correlationId);
-    const responseHeaders = ['X-Correlation-ID', correlationId];
-    if (this.#options.mode === 'dev') for (const [k, v] of Object.entries(this.#devHeaders(pool, instance))) responseHeaders.push(k, v);
-    const writeMs = this.#server.server.writeTimeoutSeconds * 1000;
+    const instance = pool.tryAcquire();
+    if (instance !== undefined) return instance;
+    const abort = new AbortController();
+    const onClose = (): void => abort.abort();
+    res.once('close', onClose);
     try {
-      const err = await forward(req, res, { port: instance.port, path, agent: this.#agent, headerTimeoutMs: writeMs, requestHeaders, responseHeaders }, this.#upstreams);
-      if (err !== undefined) {
-        this.#options.log.warn(`${req.method} ${req.url}: worker ${pool.name} instance ${instance}: ${err.message}`);
-        sendError(req, res, err.status, this.#message(err), baseHeaders);
-      }
+      return await pool.acquire(abort.signal);
+    } catch (err) {
+      if (!(err instanceof ServeError)) throw err;
+      if (err.code === 'ERR_BUILD_FAILED' && this.#options.mode === 'dev' && pool.buildError !== undefined) sendBuildError(req, res, pool.name, pool.buildError, baseHeaders);
+      else if (err.code === 'ERR_NO_INSTANCE' && this.#options.mode === 'dev' && pool.startError !== undefined) sendStartError(req, res, pool.name, pool.startError, baseHeaders);
+      else if (!abort.signal.aborted) sendError(req, res, err.status, this.#message(err), { ...baseHeaders, 'Retry-After': String(err.retryAfterSeconds ?? 1) });
+      return undefined;
     } finally {
-      pool.release(instance);
+      res.off('close', onClose);
+    }
+  }
+
+  async #dispatch(req: IncomingMessage, res: ServerResponse, pool: WorkerPool, path: string, correlationId: string, baseHeaders: Record<string, string>): Promise<void> {
+    let instance = await this.#instanceFor(req, res, pool, baseHeaders);
+    if (instance === undefined) return;
+    const body = bodyFraming(req);
+    const requestHeaders = upstreamHeaders(req, correlationId, body);
+    const headerTimeoutMs = this.#server.server.writeTimeoutSeconds * 1000;
+    for (let attempt = 1; ; attempt++) {
+      const responseHeaders = ['X-Correlation-ID', correlationId];
+      if (this.#options.mode === 'dev') for (const [k, v] of Object.entries(this.#devHeaders(pool, instance))) responseHeaders.push(k, v);
+      let err: ServeError | undefined;
+      try {
+        err = await exchange(req, res, { port: instance.port, path, headerTimeoutMs, requestHeaders, responseHeaders, body }, this.#upstreams);
+      } finally {
+        pool.release(instance, err?.code === 'ERR_UPSTREAM_UNREACHABLE');
+      }
+      if (err === undefined) return;
+      this.#options.log.warn(`${req.method} ${req.url}: worker ${pool.name} instance ${instance}: ${err.message}`);
+      // A refused connection never reached a worker and read nothing of the body: it is safe
+      // to send again, whatever the method, to another instance.
+      if (err.code === 'ERR_UPSTREAM_UNREACHABLE' && attempt === 1 && !res.destroyed) {
+        instance = await this.#instanceFor(req, res, pool, baseHeaders);
+        if (instance === undefined) return;
+        continue;
+      }
+      if (!res.headersSent && !res.destroyed) sendError(req, res, err.status, this.#message(err), baseHeaders);
+      return;
     }
   }
 
   /** What a client is told: the reason in dev mode, the bare status meaning in prod. */
   #message(err: ServeError): string {
-    return this.#options.mode === 'dev' ? err.message : err.status === 504 ? 'The application took too long to answer.' : 'The application is not available right now.';
+    if (this.#options.mode === 'dev') return err.message;
+    return err.status === 504 ? 'The application took too long to answer.' : 'The application is not available right now.';
   }
 
   async #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -266,24 +434,62 @@ export class ProxyServer {
       this.liveReload.accept(req, socket);
       return;
     }
+    const metrics = this.#options.metricsHandler;
+    if (metrics !== undefined && path === this.#server.metrics.path) {
+      // RFC 9110 7.8: a server may ignore Upgrade. The endpoint answers as for any GET, on a
+      // connection that then closes; it is never a worker's to answer.
+      const res = new ServerResponse(req);
+      res.shouldKeepAlive = false;
+      res.assignSocket(socket as Socket);
+      res.once('finish', () => socket.end());
+      metrics(req, res);
+      return;
+    }
+    const started = performance.now();
     const match = path.startsWith('/') ? this.#router.match(path) : undefined;
-    if (match === undefined || this.#closing) {
-      socket.end(`HTTP/1.1 ${match === undefined ? '404 Not Found' : '503 Service Unavailable'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-      return;
-    }
+    const done = (status: number): void => {
+      const [bytesIn, bytesOut] = socketDelta(socket as ClientSocket);
+      this.#options.observer.requestDone?.({
+        method: methodLabel(req.method),
+        route: match?.prefix ?? UNMATCHED_ROUTE,
+        worker: match?.target.pool.name,
+        status,
+        durationSeconds: (performance.now() - started) / 1000,
+        bytesIn,
+        bytesOut,
+      });
+    };
+    const refuse = (status: number, why: string): void => {
+      if (socket.writable) socket.end(closingResponse(status, `${why}\n`));
+      else socket.destroy();
+      done(status);
+    };
+    if (match === undefined) return refuse(404, 'No worker serves this path.');
+    if (this.#closing) return refuse(503, 'The server is shutting down.');
+    const refused = refusal(req);
+    if (refused !== undefined) return refuse(refused[0], refused[1]);
+    // A body announced on an upgrade would be mistaken for the new protocol's first bytes.
+    if (bodyFraming(req) !== 0) return refuse(400, 'An upgrade request cannot carry a body.');
     const { pool } = match.target;
-    let instance;
+    const abort = new AbortController();
+    const onClose = (): void => abort.abort();
+    socket.once('close', onClose);
+    let instance: Instance;
     try {
-      instance = await pool.acquire();
+      instance = await pool.acquire(abort.signal);
     } catch (err) {
-      const status = err instanceof ServeError ? err.status : 502;
-      socket.end(`HTTP/1.1 ${status} ${status === 504 ? 'Gateway Timeout' : 'Service Unavailable'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      if (!(err instanceof ServeError)) throw err;
+      if (abort.signal.aborted) done(0);
+      else refuse(err.status, this.#message(err));
       return;
+    } finally {
+      socket.off('close', onClose);
     }
-    const headers = upstreamHeaders(req, instance.port, validCorrelationId(req.headers['x-correlation-id']) ?? randomUUID());
+    const headers = upstreamHeaders(req, validCorrelationId(req.headers['x-correlation-id']) ?? randomUUID(), 0);
     headers.push('Connection', 'Upgrade', 'Upgrade', req.headers.upgrade ?? 'websocket');
     try {
-      await proxyUpgrade(req, socket, head, instance.port, match.rest + (q < 0 ? '' : url.slice(q)), headers);
+      const timeoutMs = this.#server.server.writeTimeoutSeconds * 1000;
+      await proxyUpgrade(req, socket, head, { port: instance.port, path: match.rest + (q < 0 ? '' : url.slice(q)), headers, timeoutMs }, done);
     } finally {
       pool.release(instance);
     }
@@ -308,7 +514,6 @@ export class ProxyServer {
       });
     }
     this.http.closeAllConnections();
-    this.#agent.destroy();
     this.#upstreams.destroy();
     await closed;
   }

@@ -2,32 +2,75 @@
 import { request, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { pipeline } from 'node:stream';
+import { endToEnd } from './headers.js';
+import { closingResponse, statusLine } from './raw-response.js';
 
 /** Writes a raw response head to a socket. */
-function writeHead(socket: Duplex, status: number, message: string, raw: readonly string[]): void {
-  let head = `HTTP/1.1 ${status} ${message}\r\n`;
+function writeHead(socket: Duplex, status: number, raw: readonly string[]): void {
+  let head = `${statusLine(status)}\r\n`;
   for (let i = 0; i < raw.length; i += 2) head += `${raw[i]}: ${raw[i + 1]}\r\n`;
   socket.write(head + '\r\n');
 }
 
+/** Where an upgrade goes. */
+export interface UpgradeTarget {
+  readonly port: number;
+  /** Path and query as the worker should see them. */
+  readonly path: string;
+  /** Request headers, raw, with Connection and Upgrade. */
+  readonly headers: readonly string[];
+  /** The worker must answer within this (write_timeout_seconds); 0 = no limit. */
+  readonly timeoutMs: number;
+}
+
 /**
- * Sends the upgrade request `req` to 127.0.0.1:`port` at `path` with `headers` (raw, Upgrade
- * and Connection kept), then relays both sockets until either closes. A refusal is relayed as
- * it came; an unreachable worker gets a 502. Resolves when the exchange is over.
+ * Sends the upgrade request `req` to the instance, then ties the two sockets together once it
+ * answers 101, until either closes. `answered` is called once, when the client's answer is
+ * decided: the worker's status (101, or a refusal, which is relayed and closes the connection),
+ * 502 when the worker cannot be reached or breaks off, 504 when it does not answer within
+ * `timeoutMs`, or 0 when the client left first (the worker's request is then aborted at once).
+ * Resolves when the exchange is over.
  */
-export function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, port: number, path: string, headers: string[]): Promise<void> {
+export function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, target: UpgradeTarget, answered: (status: number) => void): Promise<void> {
   return new Promise((resolve) => {
     let done = false;
+    let decided = false;
+    let timer: NodeJS.Timeout | undefined;
+    const decide = (status: number): void => {
+      if (decided) return;
+      decided = true;
+      clearTimeout(timer);
+      answered(status);
+    };
     const finish = (): void => {
-      if (!done) {
-        done = true;
-        resolve();
-      }
+      if (done) return;
+      done = true;
+      resolve();
+    };
+    const upstream = request({ host: '127.0.0.1', port: target.port, method: req.method, path: target.path, headers: target.headers as string[], agent: false, setHost: false });
+    const refuse = (status: number): void => {
+      if (decided) return;
+      decide(status);
+      upstream.destroy();
+      if (socket.writable) socket.end(closingResponse(status));
+      else socket.destroy();
+      finish();
     };
     socket.on('error', () => socket.destroy());
-    const upstream = request({ host: '127.0.0.1', port, method: req.method, path, headers, agent: false, setHost: false });
+    socket.once('close', () => {
+      if (decided) return;
+      decide(0);
+      upstream.destroy();
+      finish();
+    });
+    if (target.timeoutMs > 0) timer = setTimeout(() => refuse(504), target.timeoutMs);
     upstream.on('upgrade', (upstreamRes, upstreamSocket, upstreamHead) => {
-      writeHead(socket, upstreamRes.statusCode ?? 101, upstreamRes.statusMessage ?? 'Switching Protocols', upstreamRes.rawHeaders);
+      if (decided) {
+        upstreamSocket.destroy();
+        return;
+      }
+      decide(101);
+      writeHead(socket, 101, upstreamRes.rawHeaders);
       if (upstreamHead.length > 0) socket.write(upstreamHead);
       if (head.length > 0) upstreamSocket.write(head);
       const close = (): void => {
@@ -39,16 +82,21 @@ export function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer,
       pipeline(socket, upstreamSocket, close);
     });
     upstream.on('response', (upstreamRes) => {
-      writeHead(socket, upstreamRes.statusCode ?? 502, upstreamRes.statusMessage ?? '', upstreamRes.rawHeaders);
+      if (decided) {
+        upstreamRes.destroy();
+        return;
+      }
+      const status = upstreamRes.statusCode ?? 502;
+      decide(status);
+      // The refusal's body is delimited by the end of the connection (node:http has removed any
+      // chunked coding, so Transfer-Encoding goes with the other hop-by-hop headers).
+      writeHead(socket, status, [...endToEnd(upstreamRes.rawHeaders), 'Connection', 'close']);
       pipeline(upstreamRes, socket, () => {
         socket.destroy();
         finish();
       });
     });
-    upstream.on('error', () => {
-      if (socket.writable) socket.end('HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      finish();
-    });
+    upstream.on('error', () => refuse(502));
     upstream.end();
   });
 }

@@ -9,6 +9,18 @@ export const BACKOFF_BASE_MS = 100;
 export const BACKOFF_MAX_MS = 15_000;
 /** An instance that ran this long resets the crash count: it was not a crash loop. */
 export const STABLE_UPTIME_MS = 30_000;
+/**
+ * Failures in a row after which a worker with nothing alive counts as crash-looping: requests
+ * then get a 503 at once instead of waiting for an instance that the backoff holds back.
+ */
+export const CRASH_LOOP_FAILURES = 2;
+/**
+ * Health probes failed in a row before an instance is replaced: one missed probe (a GC pause,
+ * a burst of load) is not worth a restart.
+ */
+export const HEALTH_FAILURES_TO_REPLACE = 3;
+/** How long dispatch passes over an instance whose port refused a connection (it is probably exiting). */
+export const REFUSED_PAUSE_MS = 1000;
 
 /**
  * Delay before starting a replacement after `consecutiveCrashes` crashes in a row (1 for the

@@ -7,7 +7,18 @@ export interface ProbeResult {
   readonly durationSeconds: number;
   /** Why it failed: a status, a timeout or a socket error. */
   readonly error?: string;
+  /**
+   * The failure says nothing about the worker: tqserver's own event loop was stalled past the
+   * timeout (the answer may have been waiting unread), or tqserver is out of file descriptors.
+   */
+  readonly inconclusive?: boolean;
 }
+
+/** How late the timeout may fire before the stall is taken to be tqserver's own. */
+const STALL_ALLOWANCE_MS = 50;
+
+/** Socket errors that are tqserver's shortage, not the worker's fault. */
+const OWN_LIMITS = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM']);
 
 /** One probe of `port` with a timeout; never rejects. */
 export function probe(port: number, timeoutMs: number): Promise<ProbeResult> {
@@ -15,11 +26,11 @@ export function probe(port: number, timeoutMs: number): Promise<ProbeResult> {
   const elapsed = (): number => Number(process.hrtime.bigint() - started) / 1e9;
   return new Promise((resolve) => {
     let done = false;
-    const finish = (ok: boolean, error?: string): void => {
+    const finish = (ok: boolean, error?: string, inconclusive = false): void => {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      resolve(error === undefined ? { ok, durationSeconds: elapsed() } : { ok, durationSeconds: elapsed(), error });
+      resolve(error === undefined ? { ok, durationSeconds: elapsed() } : { ok, durationSeconds: elapsed(), error, inconclusive });
     };
     const req = request({ host: '127.0.0.1', port, path: '/health', method: 'GET', agent: false, headers: { connection: 'close', 'user-agent': 'tqserver-health' } }, (res) => {
       res.resume();
@@ -27,10 +38,11 @@ export function probe(port: number, timeoutMs: number): Promise<ProbeResult> {
       finish(res.statusCode === 200, res.statusCode === 200 ? undefined : `status ${res.statusCode}`);
     });
     const timer = setTimeout(() => {
-      finish(false, `no answer within ${timeoutMs} ms`);
+      const late = elapsed() * 1000 - timeoutMs;
+      finish(false, `no answer within ${timeoutMs} ms${late > STALL_ALLOWANCE_MS ? ` (tqserver's event loop was ${Math.round(late)} ms late)` : ''}`, late > STALL_ALLOWANCE_MS);
       req.destroy();
     }, timeoutMs);
-    req.on('error', (err) => finish(false, err.message));
+    req.on('error', (err: NodeJS.ErrnoException) => finish(false, err.message, err.code !== undefined && OWN_LIMITS.has(err.code)));
     req.end();
   });
 }

@@ -3,7 +3,7 @@
  * transitions allowed between them are in one table.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, createWriteStream, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Mode, WorkerConfig } from '../config/index.js';
 import { today } from '../log.js';
@@ -84,6 +84,11 @@ function trackGroup(pid: number): void {
   });
 }
 
+/** How much of an instance's stderr is kept in memory. */
+const STDERR_TAIL_BYTES = 4096;
+/** How long an exit waits for the rest of the instance's stderr. */
+const STDERR_DRAIN_MS = 200;
+
 /** A running (or finished) instance. */
 export class Instance {
   readonly worker: WorkerConfig;
@@ -102,6 +107,10 @@ export class Instance {
   replacing = false;
   /** Whether it ever became healthy; a process that exits before that failed to start. */
   wasHealthy = false;
+  /** Health probes failed in a row (a success resets it). */
+  healthFailures = 0;
+  /** Until when it is skipped by dispatch, after it refused a connection (ms since the epoch). */
+  refusedUntil = 0;
   /** Resolves when the process is gone. */
   readonly exited: Promise<ExitStatus>;
   /** The log file its output goes to, if any. */
@@ -110,6 +119,9 @@ export class Instance {
   #status: ExitStatus | undefined;
   readonly #child: ChildProcess;
   #idleWaiters: (() => void)[] = [];
+  /** The end of what it wrote to stderr, for log lines and the dev-mode start-failure page. */
+  #stderrTail: Buffer = Buffer.alloc(0);
+  #stderrCut = false;
 
   constructor(options: InstanceOptions) {
     const { worker, port, mode, root } = options;
@@ -128,8 +140,20 @@ export class Instance {
     }
     const [file, ...args] = worker.command as [string, ...string[]];
     // A process group of its own, so that stopping the instance also stops what it spawned.
-    this.#child = spawn(file, args, { cwd: worker.dir, env: instanceEnv(worker, port, mode), stdio: ['ignore', out, out], detached: true });
-    if (typeof out === 'number') closeSync(out);
+    // stdout goes straight to the log file; stderr passes through tqserver, which keeps its end
+    // to say why an instance died.
+    this.#child = spawn(file, args, { cwd: worker.dir, env: instanceEnv(worker, port, mode), stdio: ['ignore', out, 'pipe'], detached: true });
+    const log = typeof out === 'number' ? createWriteStream('', { fd: out }) : undefined;
+    log?.on('error', () => {});
+    this.#child.stderr?.on('data', (chunk: Buffer) => {
+      log?.write(chunk);
+      const joined = Buffer.concat([this.#stderrTail, chunk]);
+      this.#stderrCut ||= joined.length > STDERR_TAIL_BYTES;
+      // A copy, so that a large chunk is not kept alive by a small view of it.
+      this.#stderrTail = joined.length > STDERR_TAIL_BYTES ? Buffer.from(joined.subarray(joined.length - STDERR_TAIL_BYTES)) : joined;
+    });
+    this.#child.stderr?.once('close', () => log?.end());
+    if (log === undefined && typeof out === 'number') closeSync(out);
     const pid = this.#child.pid;
     if (pid !== undefined) trackGroup(pid);
     this.exited = new Promise((resolveExit) => {
@@ -147,11 +171,29 @@ export class Instance {
         this.#status = status;
         this.#state = 'exited';
         this.#notifyIdle();
-        resolveExit(status);
+        // Its last words may still be in the pipe: wait for stderr to close, but not for long
+        // (something it started may hold the pipe open).
+        const stderr = this.#child.stderr;
+        if (stderr === null || stderr.closed) {
+          resolveExit(status);
+          return;
+        }
+        const timer = setTimeout(() => resolveExit(status), STDERR_DRAIN_MS);
+        stderr.once('close', () => {
+          clearTimeout(timer);
+          resolveExit(status);
+        });
       };
       this.#child.once('error', (err) => finish({ code: null, signal: null, error: err.message }));
       this.#child.once('exit', (code, signal) => finish({ code, signal }));
     });
+  }
+
+  /** The last lines it wrote to stderr (at most STDERR_TAIL_BYTES), or ''. */
+  stderrTail(): string {
+    const text = this.#stderrTail.toString('utf8');
+    // Once cut, the first line is a fragment.
+    return (this.#stderrCut ? text.slice(text.indexOf('\n') + 1) : text).trimEnd();
   }
 
   /** The current state. */

@@ -8,7 +8,7 @@ import { ServeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ExitReason, InstanceInfo, ServerObserver } from '../observer.js';
 import { runBuild } from './build.js';
-import { decideScale, restartDelayMs, STABLE_UPTIME_MS } from './decisions.js';
+import { CRASH_LOOP_FAILURES, decideScale, HEALTH_FAILURES_TO_REPLACE, REFUSED_PAUSE_MS, restartDelayMs, STABLE_UPTIME_MS } from './decisions.js';
 import { DispatchQueue } from './dispatch-queue.js';
 import { probe } from './health.js';
 import { Instance, instanceEnv, type ExitStatus } from './instance.js';
@@ -46,6 +46,8 @@ export class WorkerPool {
   #consecutiveCrashes = 0;
   #noStartBefore = 0;
   #buildError: string | undefined;
+  /** Why the last instance failed to start, with its stderr, until one becomes healthy. */
+  #startError: string | undefined;
   #stopped = false;
   /** False until start() has run: before that the scaler leaves starting to start(). */
   #started = false;
@@ -73,6 +75,31 @@ export class WorkerPool {
   /** The compiler output of the last failed build, until a build succeeds. */
   get buildError(): string | undefined {
     return this.#buildError;
+  }
+
+  /**
+   * Why instances fail to start (the reason and the end of their stderr), while none has become
+   * healthy since: for the dev-mode start-failure page.
+   */
+  get startError(): string | undefined {
+    return this.#startError;
+  }
+
+  /**
+   * Whether the worker is crash-looping with nothing alive: its instances keep failing, and
+   * the next start waits for the backoff. Requests are then refused at once, not queued.
+   */
+  #crashLooping(): boolean {
+    return this.#consecutiveCrashes >= CRASH_LOOP_FAILURES && this.#spawning === 0 && this.liveCount === 0;
+  }
+
+  #noInstanceError(): ServeError {
+    const waitMs = Math.max(0, this.#noStartBefore - Date.now());
+    return new ServeError(
+      'ERR_NO_INSTANCE',
+      `worker ${this.name} has no instance running: its instances keep failing (${this.#consecutiveCrashes} in a row); the next start is in ${(waitMs / 1000).toFixed(1)} s`,
+      Math.max(1, Math.ceil(waitMs / 1000)),
+    );
   }
 
   /** Instances starting or serving (draining ones excluded). */
@@ -127,6 +154,7 @@ export class WorkerPool {
     if (this.#buildError !== undefined && this.liveCount === 0) {
       return Promise.reject(new ServeError('ERR_BUILD_FAILED', `worker ${this.name} failed to build`));
     }
+    if (this.#crashLooping()) return Promise.reject(this.#noInstanceError());
     const { queueCapacity, queueTimeoutMs } = this.#ctx.server.workers;
     if (this.#queue.length >= queueCapacity) {
       return Promise.reject(new ServeError('ERR_QUEUE_FULL', `worker ${this.name}: ${this.#queue.length} requests are already waiting`));
@@ -146,9 +174,14 @@ export class WorkerPool {
     return this.#pick();
   }
 
-  /** Ends one request on `instance`; recycles it after max_requests; serves the queue. */
-  release(instance: Instance): void {
+  /**
+   * Ends one request on `instance`; recycles it after max_requests; serves the queue. With
+   * `refused` (its port refused the connection: it is probably exiting), dispatch passes it over
+   * for a moment.
+   */
+  release(instance: Instance, refused = false): void {
     instance.end();
+    if (refused) instance.refusedUntil = Date.now() + REFUSED_PAUSE_MS;
     const { maxRequests } = this.#config;
     if (maxRequests > 0 && instance.served >= maxRequests && instance.state === 'healthy') this.#replace(instance, 'max_requests', true);
     this.#dispatchQueue();
@@ -162,10 +195,12 @@ export class WorkerPool {
     const budget = this.#config.maxRequests > 0 ? this.#config.maxRequests : Infinity;
     let best: Instance | undefined;
     let bestAt = 0;
+    let now = 0;
     for (let k = 0; k < n; k++) {
       const at = (this.#roundRobin + k) % n;
       const candidate = list[at] as Instance;
       if (candidate.state !== 'healthy' || candidate.inflight >= cap || candidate.served + candidate.inflight >= budget) continue;
+      if (candidate.refusedUntil !== 0 && candidate.refusedUntil > (now ||= Date.now())) continue;
       if (best === undefined || candidate.inflight < best.inflight) {
         best = candidate;
         bestAt = at;
@@ -214,13 +249,15 @@ export class WorkerPool {
     const ready = await instance.waitReady(healthCheckWaitTimeoutMs, healthCheckTimeoutMs);
     if (ready === true && instance.state === 'starting') {
       instance.transition('healthy');
+      this.#startError = undefined;
       this.#ctx.log.info(`worker ${this.name}: instance ${instance} is healthy`);
       this.#ctx.observer.instanceReady?.(instance.info());
       this.#dispatchQueue();
       return instance;
     }
     if (instance.state === 'starting') {
-      this.#ctx.log.error(`worker ${this.name}: instance ${instance} failed to start: ${ready}${instance.logFile ? `; see ${instance.logFile}` : ''}`);
+      this.#startError = withOutput(`instance ${instance} failed to start: ${ready}`, instance.stderrTail());
+      this.#ctx.log.error(`worker ${this.name}: ${indent(this.#startError)}${instance.logFile ? `\n  (see ${instance.logFile})` : ''}`);
       instance.exitReason = 'start_failed';
       await instance.stop(this.#ctx.server.workers.shutdownGracePeriodMs);
     }
@@ -236,13 +273,20 @@ export class WorkerPool {
     this.#ctx.observer.instanceExited?.(instance.info(), reason);
     if (!unplanned || this.#stopped) return;
     const how = status.error ?? (status.signal !== null ? `signal ${status.signal}` : `code ${status.code}`);
-    if (reason === 'crash') this.#ctx.log.warn(`worker ${this.name}: instance ${instance} exited unexpectedly (${how})${instance.logFile ? `; see ${instance.logFile}` : ''}`);
+    if (instance.exitReason === undefined) {
+      // Exited on its own: say how, and what it last said (a timed-out start was logged already).
+      const what = withOutput(`instance ${instance} ${reason === 'crash' ? 'exited unexpectedly' : 'exited during start-up'} (${how})`, instance.stderrTail());
+      if (reason === 'start_failed') this.#startError = what;
+      this.#ctx.log.warn(`worker ${this.name}: ${indent(what)}${instance.logFile ? `\n  (see ${instance.logFile})` : ''}`);
+    }
     this.#consecutiveCrashes = Date.now() - instance.startedAt >= STABLE_UPTIME_MS ? 1 : this.#consecutiveCrashes + 1;
     const delay = restartDelayMs(this.#consecutiveCrashes);
     if (delay > 0) {
       this.#ctx.log.warn(`worker ${this.name}: crash loop (${this.#consecutiveCrashes} failures in a row); next start in ${delay} ms`);
     }
     this.#noStartBefore = Date.now() + delay;
+    // Requests waiting for an instance that will not come soon are told so now, not at their timeout.
+    if (this.#crashLooping()) this.#queue.rejectAll(this.#noInstanceError());
     this.#ctx.observer.instanceReplaced?.(this.name, reason);
     clearTimeout(this.#healTimer);
     this.#healTimer = setTimeout(() => this.#scale(), delay);
@@ -315,16 +359,27 @@ export class WorkerPool {
         .filter((i) => i.state === 'healthy')
         .map(async (instance) => {
           const result = await probe(instance.port, healthCheckTimeoutMs);
+          // A probe that tqserver's own stall or shortage failed says nothing about the worker.
+          if (result.inconclusive === true) {
+            this.#ctx.log.warn(`worker ${this.name}: health check of instance ${instance} not counted: ${result.error}`);
+            return;
+          }
           this.#ctx.observer.healthCheck?.(this.name, result.durationSeconds, result.ok);
           if (instance.state !== 'healthy' || instance.replacing) return;
           if (!result.ok) {
-            this.#ctx.log.warn(`worker ${this.name}: instance ${instance} failed its health check (${result.error}); replacing it`);
+            instance.healthFailures++;
+            if (instance.healthFailures < HEALTH_FAILURES_TO_REPLACE) {
+              this.#ctx.log.warn(`worker ${this.name}: instance ${instance} failed its health check (${result.error}); ${instance.healthFailures} of ${HEALTH_FAILURES_TO_REPLACE} in a row replace it`);
+              return;
+            }
+            this.#ctx.log.warn(`worker ${this.name}: instance ${instance} failed ${HEALTH_FAILURES_TO_REPLACE} health checks in a row (${result.error}); replacing it`);
             instance.replacing = true;
             this.#ctx.observer.instanceReplaced?.(this.name, 'health');
             void this.#drain(instance, 'health');
             this.#scale();
             return;
           }
+          instance.healthFailures = 0;
           const rss = limit > 0 && instance.pid !== undefined ? residentBytes(instance.pid) : undefined;
           if (rss !== undefined && rss > limit) {
             this.#ctx.log.warn(`worker ${this.name}: instance ${instance} uses ${Math.round(rss / 1048576)} MB, over max_memory_mb ${this.#config.maxMemoryMb}`);
@@ -385,7 +440,8 @@ export class WorkerPool {
       }
       const started = (await Promise.all(fresh)).filter((i): i is Instance => i !== undefined);
       if (count > 0 && started.length === 0) {
-        this.#ctx.log.error(`worker ${this.name}: restart (${reason}) failed, no new instance became healthy; the old instances keep serving`);
+        const serving = old.filter((i) => i.state === 'healthy').length;
+        this.#ctx.log.error(`worker ${this.name}: restart (${reason}) failed, no new instance became healthy; ${serving > 0 ? `the ${serving} old instance(s) keep serving` : 'the worker has no healthy instance'}`);
         return false;
       }
       await sleep(this.#ctx.server.workers.restartDelayMs);
@@ -437,6 +493,20 @@ export class WorkerPool {
     await Promise.all([...this.#instances].map((i) => this.#drain(i, reason)));
   }
 }
+
+/** `what`, followed by the worker's last stderr lines when there are any. */
+function withOutput(what: string, stderr: string): string {
+  if (stderr === '') return what;
+  return `${what}; its stderr ended with:\n${stderr.split('\n').slice(-STDERR_LINES).join('\n')}`;
+}
+
+/** Indents the continuation lines of a multi-line log message. */
+function indent(text: string): string {
+  return text.replaceAll('\n', '\n  | ');
+}
+
+/** How many lines of a failed instance's stderr go into a log line. */
+const STDERR_LINES = 12;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

@@ -6,12 +6,21 @@
 import { createServer } from 'node:net';
 import { TqError } from '../errors.js';
 
-/** Whether 127.0.0.1:`port` can be bound right now. */
+/** Errors that are tqserver's own shortage, not a port someone else holds. */
+const OWN_LIMITS = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM']);
+
+/**
+ * Whether 127.0.0.1:`port` can be bound right now. Rejects with ERR_NO_RESOURCES when tqserver
+ * itself is out of file descriptors, which would otherwise look like a range with no free port.
+ */
 export function canBind(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
-    server.once('error', () => resolve(false));
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== undefined && OWN_LIMITS.has(err.code)) reject(new TqError('ERR_NO_RESOURCES', `tqserver is out of file descriptors (${err.code}): raise the limit (ulimit -n) or lower server.max_connections`));
+      else resolve(false);
+    });
     server.listen({ port, host: '127.0.0.1', exclusive: true }, () => server.close(() => resolve(true)));
   });
 }
@@ -37,8 +46,13 @@ export class PortPool {
       this.#cursor = port >= this.#end ? this.#start : port + 1;
       if (this.#taken.has(port)) continue;
       this.#taken.add(port);
-      if (await canBind(port)) return port;
-      this.#taken.delete(port);
+      let free = false;
+      try {
+        free = await canBind(port);
+      } finally {
+        if (!free) this.#taken.delete(port);
+      }
+      if (free) return port;
     }
     throw new TqError('ERR_PORTS_EXHAUSTED', `no free port in ${this.#start}-${this.#end}`);
   }

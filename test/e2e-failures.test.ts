@@ -1,0 +1,109 @@
+/**
+ * End to end: how worker failures reach the client and the log. A worker that cannot start is
+ * explained (its exit and its stderr) and refused at once; a refused connection is retried on
+ * another instance; one missed health probe does not replace a healthy instance.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { eventually, http, Project, REPO, startServer, type Running } from './helpers/project.js';
+import { scrape } from './helpers/scrape.js';
+
+const FLAKY = join(REPO, 'fixtures', 'workers', 'flaky.mjs');
+
+/** A node worker whose entrypoint throws a SyntaxError at start. */
+const BROKEN = 'const port = Number(process.env.WORKER_PORT);\nthis is not javascript(\n';
+const FIXED =
+  "import { createServer } from 'node:http';\n" +
+  "createServer((req, res) => res.writeHead(200, { 'Content-Type': 'text/plain' }).end(req.url === '/health' ? 'ok' : 'fixed and serving')).listen(Number(process.env.WORKER_PORT), '127.0.0.1');\n";
+
+describe('a worker that cannot start', () => {
+  test('dev mode: the browser gets a start-failure page with the worker output, then the fixed code', async () => {
+    const project = new Project();
+    project.server().write('workers/app/config/worker.yaml', 'path: /\nnode:\n  entrypoint: index.mjs\n').write('workers/app/index.mjs', BROKEN);
+    const s = await startServer(project, ['--mode', 'dev']);
+    try {
+      // The log names the exit and quotes the worker's own error, from the first failure on.
+      await s.waitFor(/worker app: instance app#\d+ .* exited during start-up \(code 1\); its stderr ended with:[^]*SyntaxError/);
+      const page = await eventually(async () => {
+        const r = await http(s.base, '/', { headers: { accept: 'text/html' } });
+        return r.status === 503 && r.text().includes('SyntaxError') ? r : undefined;
+      }, 10_000, 'the start-failure page');
+      assert.match(page.text(), /Worker failed to start: app/);
+      assert.match(page.text(), /dev-reload\.js/, 'the page reloads itself');
+      assert.ok(Number(page.headers['retry-after']) >= 1);
+      project.write('workers/app/index.mjs', FIXED);
+      const served = await eventually(async () => {
+        const r = await http(s.base, '/page');
+        return r.status === 200 ? r : undefined;
+      }, 15_000, 'the fixed worker to serve');
+      assert.equal(served.text(), 'fixed and serving');
+    } finally {
+      assert.equal(await s.stop(), 0);
+      project.remove();
+    }
+  });
+
+  test('prod mode: refused at once with 503 and Retry-After, and the client is not shown the worker output', async () => {
+    const project = new Project();
+    project.server('  queue_timeout_ms: 20000\n').write('workers/app/config/worker.yaml', 'path: /\nnode:\n  entrypoint: index.mjs\n').write('workers/app/index.mjs', BROKEN);
+    const s = await startServer(project, ['--mode', 'prod']);
+    try {
+      await s.waitFor(/crash loop/);
+      const started = Date.now();
+      const r = await http(s.base, '/');
+      assert.equal(r.status, 503);
+      assert.ok(Date.now() - started < 5000, 'answered long before queue_timeout_ms (20 s)');
+      assert.ok(Number(r.headers['retry-after']) >= 1);
+      assert.doesNotMatch(r.text(), /SyntaxError/);
+      assert.match(s.stderr(), /SyntaxError/, 'the operator finds the reason in the log');
+    } finally {
+      assert.equal(await s.stop(), 0);
+      project.remove();
+    }
+  });
+});
+
+describe('faults of a running instance', () => {
+  const project = new Project();
+  let s: Running;
+
+  before(async () => {
+    project.server().write('workers/flaky/config/worker.yaml', `path: /\nnode:\n  entrypoint: ${JSON.stringify(FLAKY)}\nscaling:\n  min_workers: 2\n  max_workers: 2\n`);
+    s = await startServer(project, ['--mode', 'prod']);
+  });
+  after(async () => {
+    assert.equal(await s.stop(), 0);
+    project.remove();
+  });
+
+  test('one failed health probe does not replace a healthy instance', async () => {
+    const pid = Number((await http(s.base, '/fail-health/1', { method: 'POST' })).text());
+    const before_ = await scrape(s.base);
+    // Five probe intervals (200 ms in tests) later, the instance is still there.
+    await new Promise((r) => setTimeout(r, 1000));
+    const m = await scrape(s.base);
+    assert.ok(m.value('tqserver_health_check_failures_total', { worker: 'flaky' }) > before_.value('tqserver_health_check_failures_total', { worker: 'flaky' }), 'the failed probe is counted');
+    assert.equal(m.value('tqserver_worker_restarts_total', { worker: 'flaky' }), 0, 'but nothing was replaced');
+    const pids = new Set<number>();
+    for (let i = 0; i < 6; i++) pids.add((await http(s.base, '/pid')).json().pid);
+    assert.ok(pids.has(pid), 'the instance still serves');
+  });
+
+  test('a connection refused by a dying instance is retried on another one, whatever the method', async () => {
+    const stopped = Number((await http(s.base, '/stop-listening', { method: 'POST' })).text());
+    const statuses: number[] = [];
+    const pids = new Set<number>();
+    for (let i = 0; i < 10; i++) {
+      const r = await http(s.base, '/echo', { method: 'POST', body: 'x'.repeat(5000), headers: { 'content-type': 'text/plain' } });
+      statuses.push(r.status);
+      if (r.status === 200) {
+        assert.equal(r.json().bodyBytes, 5000, 'the body arrived whole on the retry');
+        pids.add(r.json().pid);
+      }
+    }
+    assert.deepEqual(statuses, Array(10).fill(200));
+    assert.ok(!pids.has(stopped), 'nothing was answered by the instance that stopped listening');
+    assert.match(s.stderr(), /could not be reached: ECONNREFUSED/);
+  });
+});
