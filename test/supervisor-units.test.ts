@@ -1,10 +1,11 @@
 /** The supervisor's decisions and queue, tested without processes and without sleeping. */
 import assert from 'node:assert/strict';
+import { sep } from 'node:path';
 import { describe, test } from 'node:test';
 import { ServeError } from '../lib/errors.js';
 import { DispatchQueue } from '../lib/supervisor/dispatch-queue.js';
 import { decideScale, restartDelayMs, type ScaleState } from '../lib/supervisor/index.js';
-import { isRelevant } from '../lib/supervisor/watch.js';
+import { isRelevant, isWorkerConfigEntry } from '../lib/supervisor/watch.js';
 
 describe('crash-loop backoff', () => {
   test('first replacement at once, then 100 ms doubling, capped at 15 s', () => {
@@ -78,7 +79,64 @@ describe('dispatch queue', () => {
   });
 });
 
-test('dev-mode watching ignores dependencies, build output, logs, dot-files and editor files', () => {
-  for (const p of ['index.js', 'src/main.go', 'public/app.css', 'config/worker.yaml']) assert.equal(isRelevant(p), true, p);
-  for (const p of ['node_modules/x/index.js', 'bin/api', 'logs/a.log', '.git/HEAD', 'dist/x.js', '.env', 'a.js~', '.a.js.swp', 'x.tmp', '4913']) assert.equal(isRelevant(p), false, p);
+describe('dev-mode watching: which paths of a worker folder can mean new code (isRelevant)', () => {
+  const cases: [path: string, relevant: boolean, why: string][] = [
+    ['index.js', true, 'source'],
+    ['src/main.go', true, 'source in a subfolder'],
+    ['public/app.css', true, 'static files (the supervisor reloads pages for them)'],
+    ['config/worker.yaml', true, 'the worker configuration'],
+    ['package.json', true, 'the manifest is not a lock file'],
+    ['src/binary.go', true, 'a name that merely contains "bin"'],
+    ['src/rebuild.js', true, 'a name that merely contains "build"'],
+    ['catalog.ts', true, 'a name that merely contains "log"'],
+    ['node_modules/x.js', false, 'dependencies'],
+    ['node_modules/x/lib/index.js', false, 'dependencies, deep'],
+    ['src/node_modules/x.js', false, 'nested dependencies'],
+    ['bin/api', false, 'build output'],
+    ['dist/x.js', false, 'build output'],
+    ['build/out.js', false, 'build output'],
+    ['logs/a.log', false, 'log folder'],
+    ['debug.log', false, 'log file'],
+    ['src/npm-debug.log', false, 'log file in a subfolder'],
+    ['package-lock.json', false, 'npm lock file'],
+    ['npm-shrinkwrap.json', false, 'npm lock file'],
+    ['yarn.lock', false, 'Yarn lock file'],
+    ['pnpm-lock.yaml', false, 'pnpm lock file'],
+    ['bun.lockb', false, 'Bun lock file (binary)'],
+    ['bun.lock', false, 'Bun lock file (text)'],
+    ['composer.lock', false, 'Composer lock file'],
+    ['.git/HEAD', false, 'dot-folder'],
+    ['.cache/x', false, 'dot-folder'],
+    ['.env', false, 'dot-file'],
+    ['src/.eslintcache', false, 'dot-file in a subfolder'],
+    ['a.js~', false, 'editor backup'],
+    ['.a.js.swp', false, 'Vim swap file'],
+    ['a.js.swo', false, 'Vim swap file'],
+    ['a.js.swx', false, 'Vim swap file'],
+    ['4913', false, 'Vim probe file'],
+    ['#a.js#', false, 'Emacs auto-save'],
+    ['a.js___jb_tmp___', false, 'JetBrains safe-write'],
+    ['a.js___jb_old___', false, 'JetBrains safe-write'],
+    ['x.tmp', false, 'temporary file'],
+  ];
+  for (const [path, relevant, why] of cases) {
+    test(`${path}: ${relevant ? 'watched' : 'ignored'} (${why})`, () => assert.equal(isRelevant(path.split('/').join(sep)), relevant));
+  }
+});
+
+describe('dev-mode watching: which paths of the workers directory decide the worker folders (isWorkerConfigEntry)', () => {
+  const cases: [path: string, entry: boolean][] = [
+    ['api', true],
+    ['api/config', true],
+    ['api/config/worker.yaml', true],
+    ['api/config/other.yaml', false],
+    ['api/index.js', false],
+    ['api/src/config/worker.yaml', false],
+    ['api/config/worker.yaml/x', false],
+    ['.hidden', false],
+    ['.hidden/config/worker.yaml', false],
+  ];
+  for (const [path, entry] of cases) {
+    test(`${path}: ${entry ? 'watched' : 'not looked at'}`, () => assert.equal(isWorkerConfigEntry(path.split('/').join(sep)), entry));
+  }
 });

@@ -2,13 +2,14 @@
  * All worker pools of a server: starting them, applying a reloaded configuration (workers
  * added, removed or changed), dev-mode watching, and stopping everything.
  */
+import { existsSync, readdirSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import type { LoadedConfig, Mode, ServerConfig, WorkerConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
 import type { ServerObserver } from '../observer.js';
 import { WorkerPool } from './pool.js';
 import { PortPool } from './port-pool.js';
-import { watchTree } from './watch.js';
+import { isWorkerConfigEntry, watchTree } from './watch.js';
 
 /** What the supervisor needs from its owner. */
 export interface SupervisorOptions {
@@ -16,7 +17,11 @@ export interface SupervisorOptions {
   readonly mode: Mode;
   readonly observer: ServerObserver;
   readonly log: Logger;
-  /** Dev mode: a worker's config/worker.yaml changed; the owner reloads the configuration. */
+  /**
+   * Dev mode: a worker's config/worker.yaml changed, or a worker folder (one holding
+   * config/worker.yaml) appeared in or went from the workers directory; the owner reloads the
+   * configuration (and calls `apply`).
+   */
   readonly onConfigChange?: () => void;
   /** Dev mode: browsers should reload (new code serving, a build failed, a static file changed). */
   readonly onBrowserReload?: () => void;
@@ -29,6 +34,9 @@ export class Supervisor {
   readonly #ports: PortPool;
   readonly #pools = new Map<string, WorkerPool>();
   readonly #unwatch = new Map<string, () => void>();
+  /** Dev mode: the watch of the workers directory, and which directory it watches. */
+  #workersWatch: { readonly dir: string; readonly stop: () => void } | undefined;
+  #stopped = false;
 
   constructor(options: SupervisorOptions) {
     this.#options = options;
@@ -61,16 +69,49 @@ export class Supervisor {
     for (const w of workers) this.#create(w);
   }
 
-  /** Starts every pool; resolves when each has built and started min_workers instances. */
+  /**
+   * Starts every pool (and, in dev mode, the watch of the workers directory); resolves when each
+   * has built and started min_workers instances.
+   */
   async startAll(): Promise<void> {
+    if (this.#options.mode === 'dev') this.#watchWorkersDirectory();
     await Promise.all(this.pools().map((p) => p.start()));
+  }
+
+  /**
+   * Dev mode: watches the workers directory (only its subfolders, their config/ and
+   * config/worker.yaml) and asks for a reload when a worker folder appears or goes, or when the
+   * worker.yaml of a folder with no pool changes (a disabled worker, or one whose configuration
+   * was refused at the last reload): those have no watch of their own.
+   */
+  #watchWorkersDirectory(): void {
+    const dir = this.#server.workers.directory;
+    if (this.#stopped || this.#workersWatch?.dir === dir) return;
+    this.#workersWatch?.stop();
+    let known = workerFolders(dir);
+    const onChange = (paths: string[]): void => {
+      const now = workerFolders(dir);
+      const added = now.filter((name) => !known.includes(name));
+      const removed = known.filter((name) => !now.includes(name));
+      const edited = paths
+        .filter((p) => p.split(sep).length === 3)
+        .map((p) => p.split(sep)[0] as string)
+        .filter((name) => now.includes(name) && !added.includes(name) && !this.#pools.has(name));
+      known = now;
+      const what = [...added.map((name) => `${name} added`), ...removed.map((name) => `${name} removed`), ...edited.map((name) => `${name} changed`)];
+      if (what.length === 0) return;
+      this.#options.log.info(`workers directory: worker folder ${what.join(', ')}; reloading the configuration`);
+      this.#options.onConfigChange?.();
+    };
+    this.#workersWatch = { dir, stop: watchTree(dir, this.#server.fileWatcher.debounceMs, onChange, isWorkerConfigEntry) };
   }
 
   #watch(pool: WorkerPool): void {
     const dir = pool.config.dir;
     const stop = watchTree(dir, this.#server.fileWatcher.debounceMs, (paths) => {
       if (paths.includes(join('config', 'worker.yaml'))) {
-        this.#options.log.info(`worker ${pool.name}: config/worker.yaml changed; reloading the configuration`);
+        const what = existsSync(join(dir, 'config', 'worker.yaml')) ? 'changed' : 'removed';
+        this.#options.log.info(`worker ${pool.name}: config/worker.yaml ${what}; reloading the configuration`);
         this.#options.onConfigChange?.();
         return;
       }
@@ -94,6 +135,7 @@ export class Supervisor {
    */
   async apply(loaded: LoadedConfig, restartUnchanged: boolean): Promise<void> {
     this.#server = loaded.server;
+    if (this.#options.mode === 'dev' && this.#workersWatch !== undefined) this.#watchWorkersDirectory();
     const next = new Map(loaded.workers.map((w) => [w.name, w]));
     const work: Promise<unknown>[] = [];
     for (const [name, pool] of this.#pools) {
@@ -118,8 +160,23 @@ export class Supervisor {
 
   /** Stops watching, then drains and stops every pool. */
   async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#workersWatch?.stop();
+    this.#workersWatch = undefined;
     for (const stop of this.#unwatch.values()) stop();
     this.#unwatch.clear();
     await Promise.all(this.pools().map((p) => p.stop('shutdown')));
+  }
+}
+
+/** The folders of `dir` holding config/worker.yaml, sorted; dot-folders skipped, as the loader does. */
+function workerFolders(dir: string): string[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true })
+      .filter((d) => d.isDirectory() && !d.name.startsWith('.') && existsSync(join(dir, d.name, 'config', 'worker.yaml')))
+      .map((d) => d.name)
+      .sort();
+  } catch {
+    return [];
   }
 }
