@@ -3,16 +3,16 @@
  * it in a command line and signals.
  */
 import { watch } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { basename, dirname, resolve } from 'node:path';
-import { loadConfig, type LoadedConfig, type Mode } from './config/index.js';
+import { loadConfig, type LoadedConfig, type ListenAddress, type Mode, type ServerConfig } from './config/index.js';
+import { TqError } from './errors.js';
 import { Registry } from './exposition/index.js';
 import { createLogger, today, type Logger } from './log.js';
 import { createServerMetrics } from './metrics.js';
 import type { ServerObserver } from './observer.js';
-import { ProxyServer, type MetricsHandler } from './proxy/index.js';
-import { createMetricsHandler } from './proxy/metrics-endpoint.js';
+import { ProxyServer } from './proxy/index.js';
+import { MetricsEndpoint, type EndpointSettings } from './proxy/metrics-endpoint.js';
 import { registerRuntimeMetrics } from './runtime-metrics.js';
 import { Supervisor } from './supervisor/index.js';
 
@@ -44,11 +44,54 @@ function combine(observers: readonly ServerObserver[]): ServerObserver {
   return out as ServerObserver;
 }
 
+/** Why a listener could not bind, by errno code, and which key the operator should change. */
+const LISTEN_PROBLEMS: Readonly<Record<string, { readonly problem: string; readonly about: 'port' | 'host'; readonly note?: string }>> = {
+  EADDRINUSE: { problem: 'is already in use', about: 'port' },
+  EACCES: { problem: 'is not allowed for this process', about: 'port', note: 'ports below 1024 need privileges' },
+  EADDRNOTAVAIL: { problem: 'is not an address of this machine', about: 'host' },
+  ENOTFOUND: { problem: 'is not a host name that resolves', about: 'host' },
+};
+
+/** `host:port`, with brackets around an IPv6 host. */
+function hostPort(host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+/**
+ * The error for a listener that cannot bind, naming the setting to change and the file it is in:
+ * `server.port 8080 on 127.0.0.1 is already in use (EADDRINUSE); change server.port in
+ * config/server.yaml or stop the other process`.
+ */
+export function listenError(err: unknown, setting: 'server' | 'metrics.listen', at: ListenAddress, file: string): TqError {
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  const known = LISTEN_PROBLEMS[code];
+  const about = known?.about ?? 'port';
+  const key = setting === 'metrics.listen' ? setting : `server.${about}`;
+  const subject = setting === 'metrics.listen' ? `metrics.listen ${hostPort(at.host, at.port)}` : about === 'host' ? `server.host ${at.host}` : `server.port ${at.port} on ${at.host}`;
+  const where = file === '(defaults)' ? 'config/server.yaml' : file;
+  const problem = known === undefined ? `cannot be bound (${(err as Error).message})` : `${known.problem} (${code}${known.note === undefined ? '' : `: ${known.note}`})`;
+  return new TqError('ERR_LISTEN', `${subject} ${problem}; change ${key} in ${where}${code === 'EADDRINUSE' ? ' or stop the other process' : ''}`);
+}
+
+/** The endpoint settings of a configuration. */
+function endpointSettings(server: ServerConfig): EndpointSettings {
+  const { enabled, path, listen, auth } = server.metrics;
+  return { enabled, path, listen, auth };
+}
+
+/** Where the metrics endpoint is now, for the log. */
+function describeEndpoint(endpoint: MetricsEndpoint): string {
+  const { enabled, path } = endpoint.settings;
+  const a = endpoint.address;
+  if (!enabled) return 'metrics off (metrics.enabled: false)';
+  return a === undefined ? `metrics on the main listener at ${path}` : `metrics on http://${hostPort(a.address, a.port)}${path}`;
+}
+
 /** A started server. */
 export interface App {
   readonly config: LoadedConfig;
   readonly address: AddressInfo;
-  /** Where the metrics endpoint listens when metrics.listen is set. */
+  /** Where the metrics endpoint listens when metrics.listen is set (it may change on reload). */
   readonly metricsAddress: AddressInfo | undefined;
   /** The registry behind the metrics endpoint. */
   readonly registry: Registry;
@@ -66,8 +109,9 @@ export interface App {
 }
 
 /**
- * Loads the configuration (throws ConfigError before anything starts), binds the listener,
- * then builds and starts the workers. Requests that arrive while workers start wait in the queue.
+ * Loads the configuration (throws ConfigError before anything starts), binds the listeners (a
+ * listener that cannot bind throws ERR_LISTEN naming the key to change, see listenError), then
+ * builds and starts the workers. Requests that arrive while workers start wait in the queue.
  */
 export async function startApp(options: AppOptions, hooks: AppHooks = {}): Promise<App> {
   let config = loadConfig({ root: options.root, configPath: options.configPath, mode: options.mode });
@@ -77,35 +121,52 @@ export async function startApp(options: AppOptions, hooks: AppHooks = {}): Promi
   let proxy: ProxyServer | undefined;
   let supervisor: Supervisor | undefined;
 
+  // The metric set is always built, so that a reload can turn the endpoint on; metrics.enabled
+  // decides whether it is served and whether events are recorded.
   const registry = new Registry();
-  const observers: ServerObserver[] = hooks.observer === undefined ? [] : [hooks.observer];
-  let stopRuntimeMetrics = (): void => {};
-  let metricsHandler: MetricsHandler | undefined;
-  let initWorkers = (_names: readonly string[]): void => {};
-  if (config.server.metrics.enabled) {
-    const metrics = createServerMetrics(
-      registry,
-      {
-        activeRequests: () => proxy?.activeRequests ?? 0,
-        workers: () =>
-          (supervisor?.pools() ?? []).map((pool) => ({
-            name: pool.name,
-            instances: pool.liveCount,
-            healthy: pool.healthyCount,
-            queueDepth: pool.queueDepth,
-            memory: () => pool.instances().filter((i) => i.state !== 'exited').map((i) => ({ slot: i.info.slot, bytes: i.residentBytes })),
-          })),
-      },
-      config.server.metrics.buckets,
-    );
-    stopRuntimeMetrics = registerRuntimeMetrics(registry);
-    observers.push(metrics.observer);
-    initWorkers = metrics.initWorkers;
-    metricsHandler = createMetricsHandler({ registry, auth: () => config.server.metrics.auth, log, scraped: metrics.scraped });
-  }
-  const observer = combine(observers);
-  initWorkers(config.workers.map((w) => w.name));
+  const metrics = createServerMetrics(
+    registry,
+    {
+      activeRequests: () => proxy?.activeRequests ?? 0,
+      workers: () =>
+        (supervisor?.pools() ?? []).map((pool) => ({
+          name: pool.name,
+          instances: pool.liveCount,
+          healthy: pool.healthyCount,
+          queueDepth: pool.queueDepth,
+          memory: () => pool.instances().filter((i) => i.state !== 'exited').map((i) => ({ slot: i.info.slot, bytes: i.residentBytes })),
+        })),
+    },
+    config.server.metrics.buckets,
+  );
+  const bucketsInUse = config.server.metrics.buckets.join();
+  const stopRuntimeMetrics = registerRuntimeMetrics(registry);
+  const observer = combine(hooks.observer === undefined ? [metrics.observer] : [hooks.observer, metrics.observer]);
+  metrics.setWorkers(config.workers.map((w) => w.name));
+  metrics.setRecording(config.server.metrics.enabled);
+  const endpoint = new MetricsEndpoint({ registry, log, scraped: metrics.scraped, settings: endpointSettings(config.server) });
   let reloading: Promise<boolean> | undefined;
+
+  /**
+   * Applies the metrics block of `next` to the endpoint at once. If its new listener cannot bind,
+   * the error is logged and the whole running metrics block stays: the result is `next` with it.
+   */
+  const applyMetrics = async (next: LoadedConfig): Promise<LoadedConfig> => {
+    const m = next.server.metrics;
+    if (m.buckets.join() !== bucketsInUse) log.warn('metrics.buckets changes take effect at the next restart; the histogram keeps its buckets until then');
+    const before = describeEndpoint(endpoint);
+    try {
+      await endpoint.apply(endpointSettings(next.server));
+    } catch (err) {
+      const error = listenError(err, 'metrics.listen', m.listen as ListenAddress, next.server.file);
+      log.error(`${error.message}; the metrics settings stay as they were (${before})`);
+      return { ...next, server: { ...next.server, metrics: config.server.metrics } };
+    }
+    metrics.setRecording(m.enabled);
+    const after = describeEndpoint(endpoint);
+    if (after !== before) log.info(after);
+    return next;
+  };
 
   const reload = (restartUnchanged = true): Promise<boolean> => {
     reloading ??= (async () => {
@@ -120,13 +181,9 @@ export async function startApp(options: AppOptions, hooks: AppHooks = {}): Promi
       const s = next.server.server;
       const old = config.server.server;
       if (s.port !== old.port || s.host !== old.host) log.warn('server.host/server.port changes take effect at the next restart');
-      const m = next.server.metrics;
-      const oldMetrics = config.server.metrics;
-      if (m.enabled !== oldMetrics.enabled || m.listen?.host !== oldMetrics.listen?.host || m.listen?.port !== oldMetrics.listen?.port || m.buckets.join() !== oldMetrics.buckets.join()) {
-        log.warn('metrics.enabled, metrics.listen and metrics.buckets changes take effect at the next restart');
-      }
+      next = await applyMetrics(next);
       config = next;
-      initWorkers(next.workers.map((w) => w.name));
+      metrics.setWorkers(next.workers.map((w) => w.name));
       const applied = (supervisor as Supervisor).apply(next, restartUnchanged);
       proxy?.configure(next.server);
       proxy?.updateRoutes();
@@ -153,37 +210,38 @@ export async function startApp(options: AppOptions, hooks: AppHooks = {}): Promi
     },
   });
   supervisor.create(config.workers);
-  // With a separate metrics listener, the main listener still reserves the path: 404, never proxied.
-  const listen = config.server.metrics.listen;
-  const mainMetrics: MetricsHandler | undefined =
-    metricsHandler === undefined ? undefined : listen === undefined ? metricsHandler : (_req, res) => res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('Not Found\n');
-  proxy = new ProxyServer({ server: config.server, mode: options.mode, supervisor, observer, log, metricsHandler: mainMetrics });
+  proxy = new ProxyServer({
+    server: config.server,
+    mode: options.mode,
+    supervisor,
+    observer,
+    log,
+    // Read by the proxy on each request, so a reload that moves or turns off the endpoint applies at once.
+    get metricsHandler() {
+      return endpoint.mainHandler;
+    },
+  });
   let address: AddressInfo;
-  let admin: Server | undefined;
-  let metricsAddress: AddressInfo | undefined;
+  const { host, port } = config.server.server;
   try {
-    address = await proxy.listen(config.server.server.port, config.server.server.host);
-    if (listen !== undefined && metricsHandler !== undefined) {
-      const handler = metricsHandler;
-      admin = createServer((req, res) => {
-        const path = (req.url ?? '/').split('?')[0];
-        if (path === config.server.metrics.path) handler(req, res);
-        else res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('Not Found\n');
-      });
-      const server = admin;
-      metricsAddress = await new Promise<AddressInfo>((resolveListen, rejectListen) => {
-        server.once('error', rejectListen);
-        server.listen(listen.port, listen.host, () => resolveListen(server.address() as AddressInfo));
-      });
-      log.info(`metrics on http://${metricsAddress.family === 'IPv6' ? `[${metricsAddress.address}]` : metricsAddress.address}:${metricsAddress.port}${config.server.metrics.path}`);
+    try {
+      address = await proxy.listen(port, host);
+    } catch (err) {
+      throw listenError(err, 'server', { host, port }, config.server.file);
     }
+    try {
+      await endpoint.start();
+    } catch (err) {
+      throw listenError(err, 'metrics.listen', config.server.metrics.listen as ListenAddress, config.server.file);
+    }
+    if (endpoint.address !== undefined) log.info(describeEndpoint(endpoint));
   } catch (err) {
     proxy.http.close();
     stopRuntimeMetrics();
     log.close();
     throw err;
   }
-  log.info(`listening on http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port} (${options.mode} mode, ${config.workers.length} worker(s))`);
+  log.info(`listening on http://${hostPort(address.address, address.port)} (${options.mode} mode, ${config.workers.length} worker(s))`);
 
   let stopServerWatch = (): void => {};
   if (options.mode === 'dev' && config.server.file !== '(defaults)') {
@@ -215,7 +273,9 @@ export async function startApp(options: AppOptions, hooks: AppHooks = {}): Promi
       return config;
     },
     address,
-    metricsAddress,
+    get metricsAddress() {
+      return endpoint.address;
+    },
     registry,
     supervisor: runningSupervisor,
     proxy: runningProxy,
@@ -226,8 +286,7 @@ export async function startApp(options: AppOptions, hooks: AppHooks = {}): Promi
         stopServerWatch();
         const grace = config.server.workers.shutdownGracePeriodMs;
         log.info(`stopping: finishing ${runningProxy.activeRequests} request(s) in flight (up to ${grace} ms)`);
-        const adminClosed = admin === undefined ? Promise.resolve() : new Promise<void>((r) => (admin as Server).close(() => r()));
-        admin?.closeAllConnections();
+        const adminClosed = endpoint.close();
         await runningProxy.close(grace);
         await runningSupervisor.stop();
         await adminClosed;

@@ -24,11 +24,13 @@ Options:
   --version            show the version
 
 Signals:
-  SIGHUP               reload the configuration, rebuild and rolling-restart every worker
+  SIGHUP               reload the configuration, rebuild and rolling-restart every worker;
+                       metrics settings apply at once, server.host/server.port and
+                       metrics.buckets at the next start
   SIGTERM, SIGINT      stop accepting, finish requests in flight, stop the workers, exit 0
 
 Exit status: 0 after a clean stop, 1 when the configuration is broken or the server cannot
-start, 2 for a usage error.
+start (a port in use names the key to change), 2 for a usage error.
 `;
 
 /** Reads `dev`, `development`, `prod` or `production`. */

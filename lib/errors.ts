@@ -42,22 +42,40 @@ export interface SourcePosition {
 
 /**
  * A configuration file is broken: bad YAML, a wrong type, a value out of range. The message
- * starts with `file:line:col:` so editors and terminals can jump to it.
+ * starts with `file:line:col:` so editors and terminals can jump to it; a problem with the whole
+ * file (not found, unreadable) has no position and starts with `file:`.
  */
 export class ConfigError extends TqError {
   declare readonly code: 'ERR_CONFIG';
   readonly file: string;
-  readonly line: number;
-  readonly col: number;
+  /** 1-based; undefined when the problem is the whole file. */
+  readonly line: number | undefined;
+  /** 1-based; undefined when the problem is the whole file. */
+  readonly col: number | undefined;
   /** The message without the location prefix. */
   readonly reason: string;
 
-  constructor(file: string, at: SourcePosition, reason: string) {
-    super('ERR_CONFIG', `${file}:${at.line}:${at.col}: ${reason}`);
+  /** `at` is undefined for a problem with the whole file, such as a missing file. */
+  constructor(file: string, at: SourcePosition | undefined, reason: string) {
+    super('ERR_CONFIG', at === undefined ? `${file}: ${reason}` : `${file}:${at.line}:${at.col}: ${reason}`);
     this.file = file;
-    this.line = at.line;
-    this.col = at.col;
+    this.line = at?.line;
+    this.col = at?.col;
     this.reason = reason;
+  }
+}
+
+/**
+ * Every problem found in a configuration, at least one: the files in the order they were read,
+ * each file's problems by line, then column. The message is their messages, one per line.
+ */
+export class ConfigErrors extends TqError {
+  declare readonly code: 'ERR_CONFIG';
+  readonly errors: readonly [ConfigError, ...ConfigError[]];
+
+  constructor(errors: readonly [ConfigError, ...ConfigError[]]) {
+    super('ERR_CONFIG', errors.map((e) => e.message).join('\n'));
+    this.errors = Object.freeze([...errors]) as readonly [ConfigError, ...ConfigError[]];
   }
 }
 

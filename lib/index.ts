@@ -2,5 +2,5 @@
 export { startApp, type App, type AppOptions, type AppHooks } from './app.js';
 export { loadConfig, type LoadedConfig, type ServerConfig, type WorkerConfig, type Mode } from './config/index.js';
 export type { ServerObserver, RequestEvent, InstanceInfo, ExitReason } from './observer.js';
-export { TqError, MetricError, ConfigError, ServeError } from './errors.js';
+export { TqError, MetricError, ConfigError, ConfigErrors, ServeError } from './errors.js';
 export * as exposition from './exposition/index.js';

@@ -1,14 +1,9 @@
 #!/usr/bin/env node
 /** The tqserver command: `node dist/main.js [--config PATH] [--mode dev|prod] [--quiet]`. */
-import { readFileSync } from 'node:fs';
 import { startApp, type App } from './app.js';
 import { parseArgs, USAGE } from './cli.js';
-import { ConfigError } from './errors.js';
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
+import { ConfigError, ConfigErrors } from './errors.js';
+import { VERSION } from './version.js';
 
 async function main(): Promise<void> {
   const request = parseArgs(process.argv.slice(2), process.env);
@@ -17,7 +12,7 @@ async function main(): Promise<void> {
       process.stdout.write(USAGE);
       return;
     case 'version':
-      process.stdout.write(`tqserver ${version()}\n`);
+      process.stdout.write(`tqserver ${VERSION}\n`);
       return;
     case 'usage-error':
       process.stderr.write(`tqserver: ${request.message}\n\n${USAGE}`);
@@ -55,8 +50,9 @@ async function main(): Promise<void> {
   try {
     app = await startApp({ root: process.cwd(), configPath: request.configPath, mode: request.mode, quiet: request.quiet });
   } catch (err) {
-    const message = err instanceof ConfigError ? err.message : `cannot start: ${(err as Error).message}`;
-    process.stderr.write(`tqserver: ${message}\n`);
+    // One line per configuration problem, each starting with file:line:col.
+    const lines = err instanceof ConfigErrors ? err.errors.map((e) => e.message) : err instanceof ConfigError ? [err.message] : [`cannot start: ${(err as Error).message}`];
+    process.stderr.write(lines.map((line) => `tqserver: ${line}\n`).join(''));
     process.exit(1);
   }
   const started = app;

@@ -30,13 +30,69 @@ export interface WorkerState {
 
 const START_TIME = Date.now() / 1000 - process.uptime();
 
-/** `1xx` .. `5xx`, by status. */
-function statusGroup(status: number): string {
-  return `${Math.floor(status / 100)}xx`;
+/** The `status` label of a status outside 100-599 (a worker may send any of 100-999). */
+export const OTHER_STATUS = 'other';
+
+/**
+ * The `status` label: `0` (nothing was sent), `100` .. `599`, else `other`. Made once, so no
+ * string is built per request, and bounded, so a worker's unusual statuses add one series.
+ */
+const STATUS_TEXT: readonly string[] = Array.from({ length: 600 }, (_, i) => (i === 0 || i >= 100 ? String(i) : OTHER_STATUS));
+
+/** The `status` label of `status`. */
+export function statusLabel(status: number): string {
+  return STATUS_TEXT[status] ?? OTHER_STATUS;
 }
 
-/** Status codes as label text, made once: no string is built per request. */
-const STATUS_TEXT: readonly string[] = Array.from({ length: 600 }, (_, i) => String(i));
+const GROUP_TEXT: readonly string[] = ['1xx', '2xx', '3xx', '4xx', '5xx'];
+
+/** The `status_group` label of a sent status: `1xx` .. `5xx`, else `other`. */
+export function statusGroupLabel(status: number): string {
+  return GROUP_TEXT[Math.floor(status / 100) - 1] ?? OTHER_STATUS;
+}
+
+/**
+ * Every ExitReason, and whether the supervisor replaces an instance for it (so it is a restart
+ * reason, initialised at 0 for every worker). Scaling down, shutdown and removal stop an
+ * instance without replacing it. A Record, so a reason added to observer.ts must be added here.
+ */
+const RESTARTS: Readonly<Record<ExitReason, boolean>> = {
+  crash: true,
+  start_failed: true,
+  health: true,
+  reload: true,
+  change: true,
+  max_requests: true,
+  memory: true,
+  scale_down: false,
+  shutdown: false,
+  removed: false,
+};
+
+/** The values of the `reason` label of tqserver_worker_restarts_by_reason_total. */
+export const RESTART_REASONS: readonly ExitReason[] = (Object.keys(RESTARTS) as ExitReason[]).filter((r) => RESTARTS[r]);
+
+/** The metric set's recorders. */
+export interface ServerMetrics {
+  /**
+   * Records every event while recording is on. Events of a worker not (or no longer) configured
+   * are ignored.
+   */
+  readonly observer: ServerObserver;
+  /**
+   * Turns recording of the observer's events on (the default) or off (metrics.enabled: false:
+   * then each event costs one check). Counters resume where they were: a gap, not a reset.
+   */
+  setRecording(on: boolean): void;
+  /**
+   * The configured workers, at start and after each reload: each new worker's counters start at
+   * 0 (so that rate() and increase() see the first event), and every series of a worker no
+   * longer configured is removed.
+   */
+  setWorkers(names: readonly string[]): void;
+  /** Records one answered scrape (called by the endpoint after rendering). */
+  scraped(format: string, seconds: number): void;
+}
 
 /**
  * Registers every tqserver_* family in `registry` and returns the observer that records them.
@@ -46,7 +102,7 @@ export function createServerMetrics(
   registry: Registry,
   source: MetricsSource,
   buckets: readonly number[],
-): { observer: ServerObserver; initWorkers(names: readonly string[]): void; scraped(format: string, seconds: number): void } {
+): ServerMetrics {
   // ---- process ---------------------------------------------------------------------------------
   registry.gauge({ name: 'tqserver_process_start_time_seconds', help: 'Unix time the tqserver process started, in seconds.', collect: (g) => g.set(START_TIME) });
   registry.gauge({ name: 'tqserver_process_uptime_seconds', help: 'Seconds since the tqserver process started.', collect: (g) => g.set(process.uptime()) });
@@ -70,8 +126,8 @@ export function createServerMetrics(
   });
 
   // ---- frontend: the client side of the proxy -------------------------------------------------
-  const requests = registry.counter({ name: 'tqserver_requests_total', help: 'HTTP requests received, by method, matched route and status sent (0: the client left before a status was sent).', labelNames: ['method', 'path', 'status'] as const });
-  const responses = registry.counter({ name: 'tqserver_http_responses_total', help: 'HTTP responses sent, by status class.', labelNames: ['status_group'] as const });
+  const requests = registry.counter({ name: 'tqserver_requests_total', help: 'HTTP requests received, by method, matched route and status sent (100-599, other for any other status, 0 when the client left before a status was sent).', labelNames: ['method', 'path', 'status'] as const });
+  const responses = registry.counter({ name: 'tqserver_http_responses_total', help: 'HTTP responses sent, by status class (1xx-5xx, other for a status outside 100-599).', labelNames: ['status_group'] as const });
   const duration = registry.histogram({ name: 'tqserver_request_duration_seconds', help: 'Time from receiving a request to finishing its response, in seconds.', labelNames: ['method', 'path'] as const, buckets });
   const bytesIn = registry.counter({ name: 'tqserver_bytes_in_total', help: 'Bytes read from client connections (requests, headers included).' });
   const bytesOut = registry.counter({ name: 'tqserver_bytes_out_total', help: 'Bytes written to client connections (responses, headers included).' });
@@ -79,8 +135,8 @@ export function createServerMetrics(
   registry.gauge({ name: 'tqserver_active_requests', help: 'Requests being served now.', collect: (g) => g.set(source.activeRequests()) });
 
   // ---- backend: workers and their instances ---------------------------------------------------
-  const workerRequests = registry.counter({ name: 'tqserver_worker_requests_total', help: 'Requests routed to a worker (static files included), by status sent.', labelNames: ['worker', 'status'] as const });
-  const workerResponses = registry.counter({ name: 'tqserver_worker_http_responses_total', help: 'Responses to requests routed to a worker, by status class.', labelNames: ['worker', 'status_group'] as const });
+  const workerRequests = registry.counter({ name: 'tqserver_worker_requests_total', help: 'Requests routed to a worker (static files included), by status sent (as in tqserver_requests_total).', labelNames: ['worker', 'status'] as const });
+  const workerResponses = registry.counter({ name: 'tqserver_worker_http_responses_total', help: 'Responses to requests routed to a worker, by status class (as in tqserver_http_responses_total).', labelNames: ['worker', 'status_group'] as const });
   const perWorker = (name: string, help: string, read: (w: WorkerState) => number): Gauge<readonly ['worker']> =>
     registry.gauge({
       name,
@@ -118,47 +174,71 @@ export function createServerMetrics(
   scrapes.labels('openmetrics');
   const renderSeconds = registry.gauge({ name: 'tqserver_metrics_render_duration_seconds', help: 'Time the previous scrape took to collect and render the metrics, in seconds.' });
 
+  let workers = new Set<string>();
+  let recording = true;
+  const removeWorker = (name: string): void => {
+    for (const status of new Set(STATUS_TEXT)) workerRequests.remove(name, status);
+    for (const group of [...GROUP_TEXT, OTHER_STATUS]) workerResponses.remove(name, group);
+    restarts.remove(name);
+    for (const reason of Object.keys(RESTARTS) as ExitReason[]) restartReasons.remove(name, reason);
+    buildErrors.remove(name);
+    healthDuration.remove(name);
+    healthFailures.remove(name);
+  };
+
   const observer: ServerObserver = {
-    connectionOpened: () => connections.inc(),
+    connectionOpened: () => {
+      if (recording) connections.inc();
+    },
     requestDone: (e: RequestEvent) => {
-      const status = STATUS_TEXT[e.status] ?? String(e.status);
+      if (!recording) return;
+      const status = statusLabel(e.status);
       requests.labels(e.method, e.route, status).inc();
       duration.labels(e.method, e.route).observe(e.durationSeconds);
       bytesIn.inc(e.bytesIn);
       bytesOut.inc(e.bytesOut);
-      const sent = e.status >= 100;
-      if (sent) responses.labels(statusGroup(e.status)).inc();
-      if (e.worker !== undefined) {
+      // Status 0: the connection died before a status went out, so no response was sent.
+      const sent = e.status !== 0;
+      if (sent) responses.labels(statusGroupLabel(e.status)).inc();
+      if (e.worker !== undefined && workers.has(e.worker)) {
         workerRequests.labels(e.worker, status).inc();
-        if (sent) workerResponses.labels(e.worker, statusGroup(e.status)).inc();
+        if (sent) workerResponses.labels(e.worker, statusGroupLabel(e.status)).inc();
       }
     },
     instanceReplaced: (worker: string, reason: ExitReason) => {
+      if (!recording || !workers.has(worker)) return;
       restarts.labels(worker).inc();
       restartReasons.labels(worker, reason).inc();
     },
     healthCheck: (worker, seconds, ok) => {
+      if (!recording || !workers.has(worker)) return;
       healthDuration.labels(worker).observe(seconds);
       if (!ok) healthFailures.labels(worker).inc();
     },
     buildFinished: (worker, ok) => {
-      if (!ok) buildErrors.labels(worker).inc();
+      if (recording && !ok && workers.has(worker)) buildErrors.labels(worker).inc();
     },
   };
   return {
     observer,
-    /** Records one answered scrape (called by the endpoint after rendering). */
+    setRecording: (on) => {
+      recording = on;
+    },
     scraped: (format, seconds) => {
       scrapes.labels(format).inc();
       renderSeconds.set(seconds);
     },
-    /** Starts each worker's counters at 0, so that rate() and increase() see the first event. */
-    initWorkers: (names) => {
-      for (const n of names) {
-        restarts.labels(n);
-        buildErrors.labels(n);
-        healthFailures.labels(n);
+    setWorkers: (names) => {
+      const next = new Set(names);
+      for (const name of workers) if (!next.has(name)) removeWorker(name);
+      for (const name of next) {
+        if (workers.has(name)) continue;
+        restarts.labels(name);
+        for (const reason of RESTART_REASONS) restartReasons.labels(name, reason);
+        buildErrors.labels(name);
+        healthFailures.labels(name);
       }
+      workers = next;
     },
   };
 }

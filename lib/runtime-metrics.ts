@@ -4,7 +4,7 @@
  * and are left out where /proc is missing.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { constants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+import { constants, createHistogram, performance, PerformanceObserver, type RecordableHistogram } from 'node:perf_hooks';
 import { getHeapSpaceStatistics } from 'node:v8';
 import type { Registry } from './exposition/index.js';
 
@@ -24,6 +24,69 @@ function virtualMemory(): number | undefined {
     return m === null ? undefined : Number(m[1]) * 1024;
   } catch {
     return undefined;
+  }
+}
+
+/** How often the event-loop lag sampler runs, in milliseconds. */
+export const LAG_RESOLUTION_MS = 20;
+
+/** The event-loop lag over one window, in seconds; all 0 when nothing was sampled. */
+export interface LagReading {
+  readonly count: number;
+  readonly min: number;
+  readonly max: number;
+  readonly mean: number;
+  readonly stddev: number;
+  readonly p50: number;
+  readonly p90: number;
+  readonly p99: number;
+}
+
+const NO_LAG: LagReading = Object.freeze({ count: 0, min: 0, max: 0, mean: 0, stddev: 0, p50: 0, p90: 0, p99: 0 });
+
+/**
+ * Event-loop lag from a timer that should run every `resolutionMs`: each tick records how much
+ * later than that it ran. The interval itself is subtracted, so an idle loop reads about 0.
+ * (`monitorEventLoopDelay` records the whole interval, so it reads its resolution when idle, and
+ * its `reset()` forgets the previous tick, which loses the stall that straddles a scrape.)
+ */
+export class LoopLag {
+  readonly #resolutionMs: number;
+  readonly #histogram: RecordableHistogram = createHistogram();
+  #previousMs: number | undefined;
+
+  constructor(resolutionMs: number) {
+    this.#resolutionMs = resolutionMs;
+  }
+
+  /** Records one tick of the timer, run at `nowMs` on a monotonic clock (`performance.now()`). */
+  tick(nowMs: number): void {
+    if (this.#previousMs !== undefined) {
+      const lateNs = Math.round((nowMs - this.#previousMs - this.#resolutionMs) * 1e6);
+      // The histogram takes integers >= 1, so it holds lag + 1 ns; a tick on time (or early, by
+      // clock rounding) is lag 0.
+      this.#histogram.record(Math.max(0, lateNs) + 1);
+    }
+    this.#previousMs = nowMs;
+  }
+
+  /** The window since the previous take(), then a new window (the tick timing carries over). */
+  take(): LagReading {
+    const h = this.#histogram;
+    if (h.count === 0) return NO_LAG;
+    const seconds = (stored: number): number => (stored - 1) / 1e9;
+    const reading: LagReading = {
+      count: h.count,
+      min: seconds(h.min),
+      max: seconds(h.max),
+      mean: seconds(h.mean),
+      stddev: h.stddev / 1e9,
+      p50: seconds(h.percentile(50)),
+      p90: seconds(h.percentile(90)),
+      p99: seconds(h.percentile(99)),
+    };
+    h.reset();
+    return reading;
   }
 }
 
@@ -55,25 +118,31 @@ export function registerRuntimeMetrics(registry: Registry): () => void {
     }
   }
 
-  // Event-loop delay, sampled every 20 ms; each scrape reports the interval since the last one.
-  const delay = monitorEventLoopDelay({ resolution: 20 });
-  delay.enable();
-  const lag = (suffix: string, help: string, read: () => number): void => {
-    registry.gauge({ name: `nodejs_eventloop_lag${suffix}_seconds`, help, collect: (g) => g.set(delay.count === 0 ? 0 : read() / 1e9) });
+  // Event-loop lag: a timer every LAG_RESOLUTION_MS records how late it ran; each scrape reads
+  // the interval since the previous one, and all the lag families of one scrape read one window.
+  const lag = new LoopLag(LAG_RESOLUTION_MS);
+  lag.tick(performance.now());
+  const sampler = setInterval(() => lag.tick(performance.now()), LAG_RESOLUTION_MS);
+  sampler.unref();
+  let reading: LagReading | undefined;
+  const read = (): LagReading => {
+    if (reading === undefined) {
+      reading = lag.take();
+      queueMicrotask(() => (reading = undefined));
+    }
+    return reading;
   };
-  lag('', 'Mean event-loop delay since the previous scrape, in seconds.', () => delay.mean);
-  lag('_min', 'Smallest event-loop delay since the previous scrape, in seconds.', () => delay.min);
-  lag('_max', 'Largest event-loop delay since the previous scrape, in seconds.', () => delay.max);
-  lag('_mean', 'Mean event-loop delay since the previous scrape, in seconds.', () => delay.mean);
-  lag('_stddev', 'Standard deviation of the event-loop delay since the previous scrape, in seconds.', () => delay.stddev);
-  lag('_p50', 'Median event-loop delay since the previous scrape, in seconds.', () => delay.percentile(50));
-  lag('_p90', '90th percentile of the event-loop delay since the previous scrape, in seconds.', () => delay.percentile(90));
-  // The last lag family resets the sampler, so that every scrape covers one interval.
-  lag('_p99', '99th percentile of the event-loop delay since the previous scrape, in seconds.', () => {
-    const p99 = delay.percentile(99);
-    queueMicrotask(() => delay.reset());
-    return p99;
-  });
+  const lagGauge = (suffix: string, help: string, pick: (r: LagReading) => number): void => {
+    registry.gauge({ name: `nodejs_eventloop_lag${suffix}_seconds`, help, collect: (g) => g.set(pick(read())) });
+  };
+  lagGauge('', 'Mean event-loop lag since the previous scrape, in seconds (0 when idle).', (r) => r.mean);
+  lagGauge('_min', 'Smallest event-loop lag since the previous scrape, in seconds.', (r) => r.min);
+  lagGauge('_max', 'Largest event-loop lag since the previous scrape, in seconds.', (r) => r.max);
+  lagGauge('_mean', 'Mean event-loop lag since the previous scrape, in seconds.', (r) => r.mean);
+  lagGauge('_stddev', 'Standard deviation of the event-loop lag since the previous scrape, in seconds.', (r) => r.stddev);
+  lagGauge('_p50', 'Median event-loop lag since the previous scrape, in seconds.', (r) => r.p50);
+  lagGauge('_p90', '90th percentile of the event-loop lag since the previous scrape, in seconds.', (r) => r.p90);
+  lagGauge('_p99', '99th percentile of the event-loop lag since the previous scrape, in seconds.', (r) => r.p99);
 
   registry.gauge({ name: 'nodejs_heap_size_total_bytes', help: 'V8 heap size, in bytes.', collect: (g) => g.set(process.memoryUsage().heapTotal) });
   registry.gauge({ name: 'nodejs_heap_size_used_bytes', help: 'V8 heap used, in bytes.', collect: (g) => g.set(process.memoryUsage().heapUsed) });
@@ -116,7 +185,7 @@ export function registerRuntimeMetrics(registry: Registry): () => void {
   observer.observe({ entryTypes: ['gc'] });
 
   return () => {
-    delay.disable();
+    clearInterval(sampler);
     observer.disconnect();
   };
 }

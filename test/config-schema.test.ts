@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { ConfigError } from '../lib/errors.js';
+import { ConfigError, ConfigErrors } from '../lib/errors.js';
 import { loadConfig, parseListen, parseYaml, readServerConfig, readWorkerConfig } from '../lib/config/index.js';
 
 function server(yaml: string, warnings: string[] = []) {
@@ -13,11 +13,16 @@ function server(yaml: string, warnings: string[] = []) {
 function worker(yaml: string, warnings: string[] = [], mode: 'dev' | 'prod' = 'prod') {
   return readWorkerConfig(parseYaml(yaml, 'worker.yaml'), 'api', '/proj/workers/api', 'worker.yaml', mode, warnings);
 }
+/** The file's only problem is at `where` and says `message`. */
 function configError(where: string, message: RegExp): (err: unknown) => boolean {
   return (err) => {
-    assert.ok(err instanceof ConfigError, String(err));
-    assert.equal(`${err.line}:${err.col}`, where, err.message);
-    assert.match(err.message, message);
+    assert.ok(err instanceof ConfigErrors, String(err));
+    assert.equal(err.errors.length, 1, err.message);
+    const only = err.errors[0];
+    assert.ok(only instanceof ConfigError);
+    assert.equal(`${only.line}:${only.col}`, where, only.message);
+    assert.match(only.message, message);
+    assert.equal(err.message, only.message);
     return true;
   };
 }
@@ -164,7 +169,13 @@ describe('loadConfig', () => {
   });
 
   test('a missing --config is an error; a missing default is a warning', () => {
-    assert.throws(() => loadConfig({ root, mode: 'prod', configPath: 'nope.yaml' }), /nope.yaml:1:1: config file not found/);
+    assert.throws(() => loadConfig({ root, mode: 'prod', configPath: 'nope.yaml' }), (err: unknown) => {
+      assert.ok(err instanceof ConfigErrors, String(err));
+      assert.equal(err.errors.length, 1);
+      assert.match(err.message, /nope\.yaml: config file not found$/);
+      assert.equal(err.errors[0].line, undefined);
+      return true;
+    });
     rmSync(join(root, 'config/server.yaml'));
     const loaded = loadConfig({ root, mode: 'prod' });
     assert.equal(loaded.server.file, '(defaults)');
@@ -178,7 +189,12 @@ describe('loadConfig', () => {
 
   test('broken YAML in a worker file names that file', () => {
     write('workers/bad/config/worker.yaml', 'path: "/x\n');
-    assert.throws(() => loadConfig({ root, mode: 'prod' }), (err: unknown) => err instanceof ConfigError && /workers\/bad\/config\/worker.yaml$/.test(err.file) && err.line === 1 && err.col === 7);
+    assert.throws(() => loadConfig({ root, mode: 'prod' }), (err: unknown) => {
+      assert.ok(err instanceof ConfigErrors, String(err));
+      assert.equal(err.errors.length, 1, err.message);
+      const [only] = err.errors;
+      return /workers\/bad\/config\/worker.yaml$/.test(only.file) && only.line === 1 && only.col === 7;
+    });
     rmSync(join(root, 'workers/bad'), { recursive: true });
   });
 });

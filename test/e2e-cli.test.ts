@@ -1,9 +1,10 @@
 /** End to end: the command line, broken configurations, dev-mode live reload, memory limits. */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { listenError } from '../lib/app.js';
 import { parseArgs } from '../lib/cli.js';
 import { acceptKey } from '../lib/proxy/index.js';
 import { eventually, http, Project, runToExit, startServer } from './helpers/project.js';
@@ -21,6 +22,24 @@ describe('command line', () => {
     assert.match((parseArgs([], { TQSERVER_MODE: 'x' }) as { message: string }).message, /TQSERVER_MODE/);
     assert.equal(parseArgs(['--config'], {}).kind, 'usage-error');
     assert.equal(parseArgs(['--nope'], {}).kind, 'usage-error');
+  });
+
+  test('listen errors name the setting to change and the file it is in', () => {
+    const err = (code: string, message = `listen ${code}`): NodeJS.ErrnoException => Object.assign(new Error(message), { code });
+    const at = { host: '127.0.0.1', port: 8080 };
+    const cases: [ReturnType<typeof listenError>, string][] = [
+      [listenError(err('EADDRINUSE'), 'server', at, 'config/server.yaml'), 'server.port 8080 on 127.0.0.1 is already in use (EADDRINUSE); change server.port in config/server.yaml or stop the other process'],
+      [listenError(err('EADDRINUSE'), 'server', at, '(defaults)'), 'server.port 8080 on 127.0.0.1 is already in use (EADDRINUSE); change server.port in config/server.yaml or stop the other process'],
+      [listenError(err('EACCES'), 'server', { host: '0.0.0.0', port: 80 }, 'prod.yaml'), 'server.port 80 on 0.0.0.0 is not allowed for this process (EACCES: ports below 1024 need privileges); change server.port in prod.yaml'],
+      [listenError(err('EADDRNOTAVAIL'), 'server', { host: '10.9.9.9', port: 80 }, 'config/server.yaml'), 'server.host 10.9.9.9 is not an address of this machine (EADDRNOTAVAIL); change server.host in config/server.yaml'],
+      [listenError(err('ENOTFOUND'), 'server', { host: 'nohost.invalid', port: 80 }, 'config/server.yaml'), 'server.host nohost.invalid is not a host name that resolves (ENOTFOUND); change server.host in config/server.yaml'],
+      [listenError(err('EADDRINUSE'), 'metrics.listen', { host: '::1', port: 9100 }, 'config/server.yaml'), 'metrics.listen [::1]:9100 is already in use (EADDRINUSE); change metrics.listen in config/server.yaml or stop the other process'],
+      [listenError(err('EWHATEVER', 'listen EWHATEVER: odd'), 'metrics.listen', { host: '127.0.0.1', port: 9100 }, 'config/server.yaml'), 'metrics.listen 127.0.0.1:9100 cannot be bound (listen EWHATEVER: odd); change metrics.listen in config/server.yaml'],
+    ];
+    for (const [error, message] of cases) {
+      assert.equal(error.message, message);
+      assert.equal(error.code, 'ERR_LISTEN');
+    }
   });
 
   test('--help and --version print and exit 0; a usage error exits 2', async () => {
@@ -53,7 +72,7 @@ describe('broken configurations stop start-up with exit 1 before anything is spa
     ['min above max', { 'workers/w/config/worker.yaml': 'path: /w\nscaling:\n  min_workers: 4\n  max_workers: 2\n' }, /worker\.yaml:3:16: scaling\.min_workers: \(4\) must not exceed max_workers \(2\)/],
     ['two workers on one path', { 'workers/w/config/worker.yaml': 'path: /x\n', 'workers/z/config/worker.yaml': 'path: /x/\n' }, /workers\/z\/config\/worker\.yaml:1:7: path \/x is already served by worker w/],
     ['anchors', { 'config/server.yaml': 'server: &s\n  port: 1\n' }, /config\/server\.yaml:1:9: anchors/],
-    ['missing --config file', {}, /nope\.yaml:1:1: config file not found/],
+    ['missing --config file', {}, /nope\.yaml: config file not found/],
   ];
   for (const [name, files, message] of cases) {
     test(name, async () => {
@@ -85,20 +104,25 @@ describe('broken configurations stop start-up with exit 1 before anything is spa
     }
   });
 
-  test('a port already in use is a clear error with exit 1', async () => {
-    const p1 = new Project();
-    p1.server().echoWorker('w', '/');
-    const first = await startServer(p1);
-    const p2 = new Project();
-    p2.write('config/server.yaml', `server:\n  host: 127.0.0.1\n  port: ${first.port}\n  log_file: ~\n`);
+  test('a port already in use names the key to change, with exit 1', async () => {
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const port = (busy.address() as AddressInfo).port;
+    const p = new Project();
+    p.write('config/server.yaml', `server:\n  host: 127.0.0.1\n  port: ${port}\n  log_file: ~\n`);
     try {
-      const run = await runToExit(p2);
+      const run = await runToExit(p);
       assert.equal(run.code, 1);
-      assert.match(run.stderr, /cannot start: listen EADDRINUSE/);
+      assert.equal(run.stdout, '');
+      assert.match(run.stderr, new RegExp(`server\\.port ${port} on 127\\.0\\.0\\.1 is already in use \\(EADDRINUSE\\); change server\\.port in config/server\\.yaml or stop the other process\n`));
+      p.write('config/server.yaml', `server:\n  host: 127.0.0.1\n  port: 0\n  log_file: ~\nmetrics:\n  listen: 127.0.0.1:${port}\n`);
+      const metrics = await runToExit(p);
+      assert.equal(metrics.code, 1);
+      assert.equal(metrics.stdout, '');
+      assert.match(metrics.stderr, new RegExp(`metrics\\.listen 127\\.0\\.0\\.1:${port} is already in use \\(EADDRINUSE\\); change metrics\\.listen in config/server\\.yaml or stop the other process\n`));
     } finally {
-      await first.stop();
-      p1.remove();
-      p2.remove();
+      busy.close();
+      p.remove();
     }
   });
 });

@@ -133,6 +133,41 @@ describe('metrics with a separate admin listener', () => {
     assert.ok([...methodLabels].every((m) => [...methods, 'OTHER'].includes(m as string)), [...methodLabels].join());
   });
 
+  test('statuses outside 100-599 from a worker are counted as other, in status and status_group alike', async () => {
+    const before_ = await scrape(admin);
+    for (const status of [600, 799, 999, 599]) {
+      const r = await rawRequest(s.port, `GET /api/status/${status} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n`);
+      assert.match(r.text, new RegExp(`^HTTP/1.1 ${status} `), 'relayed as sent');
+    }
+    const after_ = await eventually(async () => {
+      const m = await scrape(admin);
+      return m.value('tqserver_http_responses_total', { status_group: '5xx' }) > before_.value('tqserver_http_responses_total', { status_group: '5xx' }) ? m : undefined;
+    });
+    const d = (name: string, labels: Record<string, string>): number => after_.value(name, labels) - before_.value(name, labels);
+    assert.equal(d('tqserver_requests_total', { method: 'GET', path: '/api', status: 'other' }), 3);
+    assert.equal(d('tqserver_requests_total', { method: 'GET', path: '/api', status: '599' }), 1);
+    assert.equal(d('tqserver_http_responses_total', { status_group: 'other' }), 3);
+    assert.equal(d('tqserver_worker_requests_total', { worker: 'api', status: 'other' }), 3);
+    assert.equal(d('tqserver_worker_http_responses_total', { worker: 'api', status_group: 'other' }), 3);
+    for (const name of ['tqserver_requests_total', 'tqserver_worker_requests_total']) {
+      const statuses = after_.series(name).map((x) => x.labels.status as string);
+      assert.ok(statuses.every((v) => v === 'other' || v === '0' || (Number(v) >= 100 && Number(v) <= 599)), `${name}: ${statuses.join()}`);
+    }
+    for (const name of ['tqserver_http_responses_total', 'tqserver_worker_http_responses_total']) {
+      const groups = after_.series(name).map((x) => x.labels.status_group as string);
+      assert.ok(groups.every((v) => /^[1-5]xx$|^other$/.test(v)), `${name}: ${groups.join()}`);
+    }
+  });
+
+  test('an idle server reads event-loop lag near 0 (it read the 20 ms sampler resolution)', async () => {
+    await scrape(admin);
+    await new Promise((r) => setTimeout(r, 400));
+    const m = await scrape(admin);
+    for (const name of ['nodejs_eventloop_lag_seconds', 'nodejs_eventloop_lag_p50_seconds', 'nodejs_eventloop_lag_min_seconds']) {
+      assert.ok(m.value(name) < 0.01, `${name} = ${m.value(name)}`);
+    }
+  });
+
   test('current-state gauges: instances, healthy, up, queue depth, memory per instance slot', async () => {
     const m = await scrape(admin);
     assert.equal(m.value('tqserver_worker_instances', { worker: 'api' }), 1);
@@ -247,6 +282,10 @@ describe('supervision shows in the metrics', () => {
       const before_ = await scrape(s.base);
       assert.equal(before_.value('tqserver_worker_instances', { worker: 'api' }), 2);
       assert.equal(before_.value('tqserver_worker_restarts_total', { worker: 'api' }), 0, 'initialised at 0');
+      // Every restart reason starts at 0, so that increase() sees the first crash.
+      const reasons = before_.series('tqserver_worker_restarts_by_reason_total').filter((x) => x.labels.worker === 'api');
+      assert.deepEqual(reasons.map((x) => x.labels.reason).sort(), ['change', 'crash', 'health', 'max_requests', 'memory', 'reload', 'start_failed']);
+      assert.ok(reasons.every((x) => x.value === 0));
       const slots = before_.series('tqserver_worker_memory_bytes').map((x) => x.labels.instance).sort();
       assert.deepEqual(slots, ['0', '1']);
       // Kill one instance from outside, as the OOM killer or an operator would.
@@ -279,11 +318,38 @@ describe('supervision shows in the metrics', () => {
     }
   });
 
+  test('a worker removed by a reload leaves no series; one added starts every counter at 0', async () => {
+    const project = new Project();
+    project.server().echoWorker('keep', '/keep').echoWorker('gone', '/gone');
+    const s = await startServer(project);
+    try {
+      for (const path of ['/gone/echo', '/gone/status/503', '/keep/echo']) await http(s.base, path);
+      await eventually(async () => ((await scrape(s.base)).value('tqserver_health_check_duration_seconds_count', { worker: 'gone' }) > 0 ? true : undefined));
+      const before_ = await scrape(s.base);
+      const perWorker = (m: Awaited<ReturnType<typeof scrape>>, worker: string): string[] => m.samples.filter((x) => x.labels.worker === worker).map((x) => x.name);
+      assert.ok(perWorker(before_, 'gone').length > 15, perWorker(before_, 'gone').join());
+      project.write('workers/gone/config/worker.yaml', 'path: /gone\nenabled: false\n').echoWorker('new', '/new');
+      s.child.kill('SIGHUP');
+      await s.waitFor(/configuration reloaded/);
+      const after_ = await scrape(s.base);
+      assert.deepEqual(perWorker(after_, 'gone'), [], 'every series of the removed worker is gone');
+      assert.deepEqual(new Set(perWorker(after_, 'keep')), new Set(perWorker(before_, 'keep')));
+      assert.equal(after_.series('tqserver_worker_restarts_by_reason_total').filter((x) => x.labels.worker === 'new').length, 7);
+      assert.equal(after_.value('tqserver_worker_restarts_total', { worker: 'new' }), 0);
+      assert.ok(after_.has('tqserver_worker_build_errors_total', { worker: 'new' }));
+      assert.ok(after_.has('tqserver_health_check_failures_total', { worker: 'new' }));
+    } finally {
+      assert.equal(await s.stop(), 0);
+      project.remove();
+    }
+  });
+
   test('a worker with no healthy instance is down; build failures are counted', async () => {
     const project = new Project();
     project
       .server('  queue_timeout_ms: 200\n')
       .echoWorker('bad', '/bad', 'env:\n  CRASH_ON_START: "1"\n')
+      .echoWorker('one', '/one', 'scaling:\n  min_workers: 1\n  max_workers: 1\n  max_concurrency: 1\n')
       .write('workers/nobuild/config/worker.yaml', 'path: /nb\ntype: exec\nexec:\n  command: [sh, -c, "sleep 30"]\n  build: [sh, -c, "exit 1"]\n');
     const s = await startServer(project);
     try {
@@ -297,10 +363,19 @@ describe('supervision shows in the metrics', () => {
       assert.equal(m.value('tqserver_worker_build_errors_total', { worker: 'nobuild' }), 1);
       assert.equal(m.value('tqserver_worker_up', { worker: 'nobuild' }), 0);
       assert.equal(m.value('tqserver_worker_build_errors_total', { worker: 'bad' }), 0);
-      const waiting = http(s.base, '/bad/echo');
-      const queued = await eventually(async () => ((await scrape(s.base)).value('tqserver_worker_queue_depth', { worker: 'bad' }) === 1 ? true : undefined), 2000, 'a queued request');
+      // A crash-looping worker refuses at once, saying when to come back, rather than queueing.
+      const refused = await http(s.base, '/bad/echo');
+      assert.equal(refused.status, 503);
+      assert.ok(Number(refused.headers['retry-after']) >= 1, 'Retry-After is set');
+      assert.equal((await scrape(s.base)).value('tqserver_worker_queue_depth', { worker: 'bad' }), 0);
+      // A request behind a busy instance waits in the queue, and the gauge shows it.
+      const busy = http(s.base, '/one/slow/1500');
+      await eventually(async () => ((await scrape(s.base)).value('tqserver_active_requests') === 1 ? true : undefined), 2000, 'the slow request');
+      const waiting = http(s.base, '/one/echo');
+      const queued = await eventually(async () => ((await scrape(s.base)).value('tqserver_worker_queue_depth', { worker: 'one' }) === 1 ? true : undefined), 2000, 'a queued request');
       assert.equal(queued, true);
       assert.equal((await waiting).status, 504);
+      assert.equal((await busy).status, 200);
     } finally {
       assert.equal(await s.stop(), 0);
       project.remove();

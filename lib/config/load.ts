@@ -1,14 +1,16 @@
 /**
  * Loads a project's configuration: `config/server.yaml` and every
- * `workers/<name>/config/worker.yaml`. Nothing is spawned or bound here; a broken file throws
- * before anything starts.
+ * `workers/<name>/config/worker.yaml`. Nothing is spawned or bound here; broken files throw,
+ * with every problem found, before anything starts.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
-import { readServerConfig, type ServerConfig } from './server-config.js';
-import { readWorkerConfig, type Mode, type WorkerConfig } from './worker-config.js';
-import { parseYaml, type YamlNode } from './yaml.js';
+import { byPosition, throwIfAny, type Report } from './report.js';
+import { checkServerConfig, type ServerConfig } from './server-config.js';
+import { checkWorkerConfig, type Mode, type WorkerConfig } from './worker-config.js';
+import type { YamlNode } from './yaml-node.js';
+import { parseYaml } from './yaml.js';
 
 /** Everything a server needs to start, plus warnings to print. */
 export interface LoadedConfig {
@@ -33,33 +35,65 @@ export function displayPath(abs: string): string {
   return rel === '' || rel.startsWith('..') || isAbsolute(rel) ? abs : rel;
 }
 
-function readYamlFile(abs: string): YamlNode {
+/** Why a file could not be read, from Node's error code. */
+function unreadable(err: NodeJS.ErrnoException): string {
+  switch (err.code) {
+    case 'ENOENT':
+      return 'file not found';
+    case 'EACCES':
+    case 'EPERM':
+      return 'cannot read: permission denied';
+    case 'EISDIR':
+      return 'cannot read: is a directory';
+    default:
+      return `cannot read: ${err.code ?? err.message}`;
+  }
+}
+
+/** The parsed file, or undefined after reporting why it could not be read or parsed. */
+function readYamlFile(abs: string, file: string, errors: ConfigError[]): YamlNode | undefined {
   let text: string;
   try {
     text = readFileSync(abs, 'utf8');
   } catch (err) {
-    throw new ConfigError(displayPath(abs), { line: 1, col: 1 }, `cannot read: ${(err as Error).message}`);
+    errors.push(new ConfigError(file, undefined, unreadable(err as NodeJS.ErrnoException)));
+    return undefined;
   }
-  return parseYaml(text, displayPath(abs));
+  try {
+    return parseYaml(text, file);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    errors.push(err);
+    return undefined;
+  }
 }
 
-/** Loads and checks the whole configuration. Throws ConfigError on the first problem. */
+/**
+ * Loads and checks the whole configuration. Throws ConfigErrors listing every problem found:
+ * server.yaml's first, then each worker.yaml's by worker name, each file's by line and column.
+ * A file that is not valid YAML contributes its first syntax error. If server.yaml cannot be
+ * read or parsed, loading stops there: it decides where the workers are.
+ */
 export function loadConfig(options: LoadOptions): LoadedConfig {
   const root = resolve(options.root);
   const warnings: string[] = [];
   const configAbs = resolve(root, options.configPath ?? 'config/server.yaml');
-  let serverNode: YamlNode | undefined;
   let file = displayPath(configAbs);
+  const serverErrors: ConfigError[] = [];
+  let serverNode: YamlNode | undefined;
   if (exists(configAbs)) {
-    serverNode = readYamlFile(configAbs);
+    serverNode = readYamlFile(configAbs, file, serverErrors);
+    throwIfAny(serverErrors);
   } else if (options.configPath !== undefined) {
-    throw new ConfigError(file, { line: 1, col: 1 }, 'config file not found');
+    throwIfAny([new ConfigError(file, undefined, 'config file not found')]);
   } else {
     warnings.push(`${file}: warning: not found, using the defaults`);
     file = '(defaults)';
   }
-  const server = readServerConfig(serverNode, file, root, warnings);
-  const workers = loadWorkers(server, options.mode, warnings);
+  const server = checkServerConfig(serverNode, root, { file, warnings, errors: serverErrors });
+  const errors = byPosition(serverErrors);
+  const workers = loadWorkers(server, serverErrors.length === 0, options.mode, warnings, errors);
+  throwIfAny(errors);
   return { server, workers, warnings };
 }
 
@@ -72,7 +106,12 @@ function exists(path: string): boolean {
   }
 }
 
-function loadWorkers(server: ServerConfig, mode: Mode, warnings: string[]): WorkerConfig[] {
+/**
+ * Reads every worker.yaml, appending each file's problems to `errors`. Checks against the server
+ * configuration (the metrics path, the port range) need `serverOk`: with a broken server.yaml
+ * they would compare against defaults standing in for broken values.
+ */
+function loadWorkers(server: ServerConfig, serverOk: boolean, mode: Mode, warnings: string[], errors: ConfigError[]): WorkerConfig[] {
   const dir = server.workers.directory;
   let names: string[];
   try {
@@ -89,30 +128,39 @@ function loadWorkers(server: ServerConfig, mode: Mode, warnings: string[]): Work
   for (const name of names) {
     const workerDir = join(dir, name);
     const yamlAbs = join(workerDir, 'config', 'worker.yaml');
+    const file = displayPath(yamlAbs);
     if (!exists(yamlAbs)) {
       warnings.push(`${displayPath(workerDir)}: warning: no config/worker.yaml, skipped`);
       continue;
     }
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) {
-      throw new ConfigError(displayPath(yamlAbs), { line: 1, col: 1 }, `worker folder name ${JSON.stringify(name)} must be letters, digits, ".", "_" or "-"`);
+      errors.push(new ConfigError(file, undefined, `worker folder name ${JSON.stringify(name)} must be letters, digits, ".", "_" or "-"`));
+      continue;
     }
-    const node = readYamlFile(yamlAbs);
-    const worker = readWorkerConfig(node, name, workerDir, displayPath(yamlAbs), mode, warnings);
-    if (!worker.enabled) continue;
-    const pathPos = node.kind === 'map' ? node.entries.find((e) => e.key === 'path')?.value.pos : undefined;
-    const other = routes.get(worker.path);
-    if (other !== undefined) {
-      throw new ConfigError(worker.file, pathPos ?? { line: 1, col: 1 }, `path ${worker.path} is already served by worker ${other.name} (${other.file})`);
+    const report: Report = { file, warnings, errors: [] };
+    const node = readYamlFile(yamlAbs, file, report.errors);
+    if (node === undefined) {
+      errors.push(...report.errors);
+      continue;
     }
-    if (server.metrics.enabled && worker.path === server.metrics.path) {
-      throw new ConfigError(worker.file, pathPos ?? { line: 1, col: 1 }, `path ${worker.path} is the metrics endpoint (metrics.path in ${server.file})`);
+    const worker = checkWorkerConfig(node, name, workerDir, mode, report);
+    if (report.errors.length === 0 && worker.enabled) {
+      const pathPos = node.kind === 'map' ? node.entries.find((e) => e.key === 'path')?.value.pos : undefined;
+      const other = routes.get(worker.path);
+      if (other !== undefined) {
+        report.errors.push(new ConfigError(file, pathPos, `path ${worker.path} is already served by worker ${other.name} (${other.file})`));
+      } else if (serverOk && server.metrics.enabled && worker.path === server.metrics.path) {
+        report.errors.push(new ConfigError(file, pathPos, `path ${worker.path} is the metrics endpoint (metrics.path in ${server.file})`));
+      } else {
+        routes.set(worker.path, worker);
+        workers.push(worker);
+      }
     }
-    routes.set(worker.path, worker);
-    workers.push(worker);
+    errors.push(...byPosition(report.errors));
   }
   const ports = server.workers.portRangeEnd - server.workers.portRangeStart + 1;
   const wanted = workers.reduce((n, w) => n + w.scaling.maxWorkers, 0);
-  if (wanted * 2 > ports) {
+  if (serverOk && wanted * 2 > ports) {
     warnings.push(`${server.file}: warning: the port range holds ${ports} ports, and the workers may run ${wanted} instances (twice that during a rolling restart)`);
   }
   return workers;

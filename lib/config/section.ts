@@ -1,10 +1,11 @@
 /**
  * Typed reading of one mapping of a configuration file: each getter checks the type and range
- * of one key and throws a ConfigError pointing at the value; keys nobody asked for become
- * warnings with file:line and the closest known key.
+ * of one key and reports a ConfigError pointing at the value; keys nobody asked for become
+ * warnings with file:line:col and the closest known key.
  */
 import { ConfigError, type SourcePosition } from '../errors.js';
-import type { YamlMap, YamlNode } from './yaml.js';
+import type { Report } from './report.js';
+import type { YamlNode, YamlScalarNode } from './yaml-node.js';
 
 /** Levenshtein distance, for "did you mean". */
 function distance(a: string, b: string): number {
@@ -41,32 +42,43 @@ function describe(node: YamlNode): string {
   return node.value === null ? 'null' : `${typeof node.value} ${JSON.stringify(node.value)}`;
 }
 
-/** One mapping of a config file, read key by key. */
+/**
+ * One mapping of a config file, read key by key. A getter that finds a problem records it in the
+ * report and returns the fallback, so that one pass finds every problem of a file; `ok(key)`
+ * tells a cross-key check whether the value it is about to compare is real.
+ */
 export class Section {
   readonly file: string;
   /** Dotted path of this mapping (`server`, `metrics.auth`), for messages. */
   readonly path: string;
+  readonly #report: Report;
   readonly #entries = new Map<string, { node: YamlNode; keyPos: SourcePosition }>();
   readonly #pos: SourcePosition;
+  readonly #failed = new Set<string>();
+  /** False when the node was something other than a mapping (reported once, read as empty). */
+  readonly isMapping: boolean = true;
 
   /**
-   * `node` is the mapping (absent or null means empty); `known` are the keys it may hold.
-   * Unknown keys are reported to `warnings` at once.
+   * `node` is the mapping (absent or null means empty; anything else is reported and read as
+   * empty); `known` are the keys it may hold. Unknown keys are reported as warnings at once.
    */
-  constructor(file: string, path: string, node: YamlNode | undefined, known: readonly string[], warnings: string[]) {
-    this.file = file;
+  constructor(report: Report, path: string, node: YamlNode | undefined, known: readonly string[]) {
+    this.file = report.file;
     this.path = path;
+    this.#report = report;
     this.#pos = node?.pos ?? { line: 1, col: 1 };
     if (node === undefined || (node.kind === 'scalar' && node.value === null)) return;
     if (node.kind !== 'map') {
-      throw new ConfigError(file, node.pos, `${path || 'the file'} must be a mapping of keys, got ${describe(node)}`);
+      report.errors.push(new ConfigError(this.file, node.pos, `${path || 'the file'} must be a mapping of keys, got ${describe(node)}`));
+      this.isMapping = false;
+      return;
     }
-    for (const entry of (node as YamlMap).entries) {
+    for (const entry of node.entries) {
       this.#entries.set(entry.key, { node: entry.value, keyPos: entry.keyPos });
       if (!known.includes(entry.key)) {
         const guess = closest(entry.key, known);
         const where = path === '' ? 'at the top level' : `in ${path}`;
-        warnings.push(`${file}:${entry.keyPos.line}:${entry.keyPos.col}: warning: unknown key "${entry.key}" ${where}${guess === undefined ? ', ignored' : ` (did you mean "${guess}"?)`}`);
+        report.warnings.push(`${this.file}:${entry.keyPos.line}:${entry.keyPos.col}: warning: unknown key "${entry.key}" ${where}${guess === undefined ? ', ignored' : ` (did you mean "${guess}"?)`}`);
       }
     }
   }
@@ -85,10 +97,19 @@ export class Section {
     return this.#entries.has(key);
   }
 
-  /** An error about the value of `key` (or this mapping, if absent). */
-  error(key: string, reason: string): ConfigError {
-    const at = this.#entries.get(key)?.node.pos ?? this.#pos;
-    return new ConfigError(this.file, at, `${this.#name(key)}: ${reason}`);
+  /** Whether no problem has been reported about `key`. */
+  ok(key: string): boolean {
+    return !this.#failed.has(key);
+  }
+
+  /** Reports a problem with the value of `key` (or with this mapping, if absent). */
+  fail(key: string, reason: string): void {
+    this.#failAt(key, this.#entries.get(key)?.node.pos ?? this.#pos, `${this.#name(key)}: ${reason}`);
+  }
+
+  #failAt(key: string, at: SourcePosition, message: string): void {
+    this.#failed.add(key);
+    this.#report.errors.push(new ConfigError(this.file, at, message));
   }
 
   #present(key: string): YamlNode | undefined {
@@ -101,10 +122,12 @@ export class Section {
     const node = this.#present(key);
     if (node === undefined) return fallback;
     if (node.kind !== 'scalar' || typeof node.value !== 'number' || !Number.isInteger(node.value) || node.quoted) {
-      throw this.error(key, `must be an integer, got ${describe(node)}`);
+      this.fail(key, `must be an integer, got ${describe(node)}`);
+      return fallback;
     }
     if (node.value < min || node.value > max) {
-      throw this.error(key, `must be between ${min} and ${max}, got ${node.value}`);
+      this.fail(key, `must be between ${min} and ${max}, got ${node.value}`);
+      return fallback;
     }
     return node.value;
   }
@@ -114,9 +137,13 @@ export class Section {
     const node = this.#present(key);
     if (node === undefined) return fallback;
     if (node.kind !== 'scalar' || typeof node.value !== 'number' || !Number.isFinite(node.value) || node.quoted) {
-      throw this.error(key, `must be a number, got ${describe(node)}`);
+      this.fail(key, `must be a number, got ${describe(node)}`);
+      return fallback;
     }
-    if (node.value < min || node.value > max) throw this.error(key, `must be between ${min} and ${max}, got ${node.value}`);
+    if (node.value < min || node.value > max) {
+      this.fail(key, `must be between ${min} and ${max}, got ${node.value}`);
+      return fallback;
+    }
     return node.value;
   }
 
@@ -124,7 +151,10 @@ export class Section {
   bool(key: string, fallback: boolean): boolean {
     const node = this.#present(key);
     if (node === undefined) return fallback;
-    if (node.kind !== 'scalar' || typeof node.value !== 'boolean') throw this.error(key, `must be true or false, got ${describe(node)}`);
+    if (node.kind !== 'scalar' || typeof node.value !== 'boolean') {
+      this.fail(key, `must be true or false, got ${describe(node)}`);
+      return fallback;
+    }
     return node.value;
   }
 
@@ -134,7 +164,10 @@ export class Section {
   string(key: string, fallback: string | undefined): string | undefined {
     const node = this.#present(key);
     if (node === undefined) return fallback;
-    if (node.kind !== 'scalar') throw this.error(key, `must be a string, got ${describe(node)}`);
+    if (node.kind !== 'scalar') {
+      this.fail(key, `must be a string, got ${describe(node)}`);
+      return fallback;
+    }
     return String(node.value);
   }
 
@@ -145,54 +178,71 @@ export class Section {
     if (!this.has(key)) return fallback;
     const node = this.#present(key);
     if (node === undefined) return null;
-    if (node.kind !== 'scalar') throw this.error(key, `must be a string or null, got ${describe(node)}`);
+    if (node.kind !== 'scalar') {
+      this.fail(key, `must be a string or null, got ${describe(node)}`);
+      return fallback;
+    }
     const s = String(node.value);
     return s === '' ? null : s;
   }
 
-  /** A list of strings (argv). */
+  /** A list of strings (argv); undefined if absent or if any item is wrong (each one is reported). */
   stringList(key: string): string[] | undefined {
     const node = this.#present(key);
     if (node === undefined) return undefined;
-    if (node.kind !== 'seq') throw this.error(key, `must be a list of strings, got ${describe(node)}`);
-    return node.items.map((item, i) => {
-      if (item.kind !== 'scalar' || item.value === null) {
-        throw new ConfigError(this.file, item.pos, `${this.#name(key)}[${i}]: must be a string, got ${describe(item)}`);
-      }
-      return String(item.value);
+    if (node.kind !== 'seq') {
+      this.fail(key, `must be a list of strings, got ${describe(node)}`);
+      return undefined;
+    }
+    node.items.forEach((item, i) => {
+      if (item.kind !== 'scalar' || item.value === null) this.#failAt(key, item.pos, `${this.#name(key)}[${i}]: must be a string, got ${describe(item)}`);
     });
+    return this.ok(key) ? node.items.map((item) => String((item as YamlScalarNode).value)) : undefined;
   }
 
-  /** A list of finite numbers. */
+  /** A list of finite numbers; undefined if absent or if any item is wrong (each one is reported). */
   numberList(key: string): number[] | undefined {
     const node = this.#present(key);
     if (node === undefined) return undefined;
-    if (node.kind !== 'seq') throw this.error(key, `must be a list of numbers, got ${describe(node)}`);
-    return node.items.map((item, i) => {
+    if (node.kind !== 'seq') {
+      this.fail(key, `must be a list of numbers, got ${describe(node)}`);
+      return undefined;
+    }
+    const numbers: number[] = [];
+    node.items.forEach((item, i) => {
       if (item.kind !== 'scalar' || typeof item.value !== 'number' || item.quoted || Number.isNaN(item.value)) {
-        throw new ConfigError(this.file, item.pos, `${this.#name(key)}[${i}]: must be a number, got ${describe(item)}`);
+        this.#failAt(key, item.pos, `${this.#name(key)}[${i}]: must be a number, got ${describe(item)}`);
+      } else {
+        numbers.push(item.value);
       }
-      return item.value;
     });
+    return this.ok(key) ? numbers : undefined;
   }
 
-  /** A mapping of names to strings (environment variables). */
+  /** A mapping of names to strings (environment variables); each wrong entry is reported and left out. */
   stringMap(key: string): Record<string, string> {
     const node = this.#present(key);
     if (node === undefined) return {};
-    if (node.kind !== 'map') throw this.error(key, `must be a mapping of names to strings, got ${describe(node)}`);
+    if (node.kind !== 'map') {
+      this.fail(key, `must be a mapping of names to strings, got ${describe(node)}`);
+      return {};
+    }
     const out: Record<string, string> = {};
     for (const entry of node.entries) {
       if (entry.value.kind !== 'scalar') {
-        throw new ConfigError(this.file, entry.value.pos, `${this.#name(key)}.${entry.key}: must be a string, got ${describe(entry.value)}`);
+        this.#failAt(key, entry.value.pos, `${this.#name(key)}.${entry.key}: must be a string, got ${describe(entry.value)}`);
+        continue;
       }
       out[entry.key] = entry.value.value === null ? '' : String(entry.value.value);
     }
     return out;
   }
 
-  /** A nested mapping. */
-  section(key: string, known: readonly string[], warnings: string[]): Section {
-    return new Section(this.file, this.#name(key), this.node(key), known, warnings);
+  /** A nested mapping; if `key` holds something else, that is reported and the section is empty. */
+  section(key: string, known: readonly string[]): Section {
+    const inner = new Section(this.#report, this.#name(key), this.node(key), known);
+    const node = this.#present(key);
+    if (node !== undefined && node.kind !== 'map') this.#failed.add(key);
+    return inner;
   }
 }

@@ -1,8 +1,9 @@
 /** `config/server.yaml`: keys, defaults and validation. */
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
+import { byPosition, throwIfAny, type Report } from './report.js';
 import { Section } from './section.js';
-import type { YamlNode } from './yaml.js';
+import type { YamlNode } from './yaml-node.js';
 
 /** Credentials that protect the metrics endpoint. */
 export type MetricsAuth =
@@ -60,7 +61,8 @@ export interface ServerConfig {
   };
 }
 
-const TOP = ['server', 'workers', 'file_watcher', 'metrics'];
+/** The top-level keys of server.yaml. */
+export const SERVER_TOP_KEYS: readonly string[] = ['server', 'workers', 'file_watcher', 'metrics'];
 const SERVER = ['host', 'port', 'read_timeout_seconds', 'write_timeout_seconds', 'idle_timeout_seconds', 'log_file'];
 const WORKERS = [
   'directory', 'port_range_start', 'port_range_end', 'startup_delay_ms', 'restart_delay_ms', 'shutdown_grace_period_ms',
@@ -84,41 +86,52 @@ export function parseListen(text: string): ListenAddress | undefined {
 
 /**
  * Reads the server configuration from a parsed `server.yaml` (undefined for none: defaults).
- * Relative paths resolve against `root`. Throws ConfigError; pushes unknown-key warnings.
+ * Relative paths resolve against `root`. Pushes unknown-key warnings; throws ConfigErrors listing
+ * every problem of the file, by line and column.
  */
 export function readServerConfig(node: YamlNode | undefined, file: string, root: string, warnings: string[]): ServerConfig {
-  const top = new Section(file, '', node, TOP, warnings);
-  const s = top.section('server', SERVER, warnings);
-  const w = top.section('workers', WORKERS, warnings);
-  const f = top.section('file_watcher', ['debounce_ms'], warnings);
-  const m = top.section('metrics', METRICS, warnings);
+  const report: Report = { file, warnings, errors: [] };
+  const config = checkServerConfig(node, root, report);
+  throwIfAny(byPosition(report.errors));
+  return config;
+}
+
+/**
+ * As readServerConfig, but reports every problem to `report` instead of throwing; a broken
+ * value is replaced by its default, so the result is only meaningful when none was reported.
+ */
+export function checkServerConfig(node: YamlNode | undefined, root: string, report: Report): ServerConfig {
+  const top = new Section(report, '', node, SERVER_TOP_KEYS);
+  const s = top.section('server', SERVER);
+  const w = top.section('workers', WORKERS);
+  const f = top.section('file_watcher', ['debounce_ms']);
+  const m = top.section('metrics', METRICS);
 
   const portRangeStart = w.int('port_range_start', 9000, 1, 65535);
   const portRangeEnd = w.int('port_range_end', 9999, 1, 65535);
-  if (portRangeEnd < portRangeStart) {
-    throw w.error('port_range_end', `must not be below port_range_start (${portRangeStart}), got ${portRangeEnd}`);
+  if (w.ok('port_range_start') && w.ok('port_range_end') && portRangeEnd < portRangeStart) {
+    w.fail('port_range_end', `must not be below port_range_start (${portRangeStart}), got ${portRangeEnd}`);
   }
 
   const path = m.string('path', '/metrics');
-  if (!/^\/[^\s?#]*$/.test(path) || (path.length > 1 && path.endsWith('/'))) {
-    throw m.error('path', `must be an absolute URL path such as /metrics (no query, no trailing slash), got ${JSON.stringify(path)}`);
+  if (m.ok('path') && (!/^\/[^\s?#]*$/.test(path) || (path.length > 1 && path.endsWith('/')))) {
+    m.fail('path', `must be an absolute URL path such as /metrics (no query, no trailing slash), got ${JSON.stringify(path)}`);
   }
   const listenText = m.string('listen', undefined);
   const listen = listenText === undefined ? undefined : parseListen(listenText);
   if (listenText !== undefined && listen === undefined) {
-    throw m.error('listen', `must be host:port, [ipv6]:port or :port, got ${JSON.stringify(listenText)}`);
+    m.fail('listen', `must be host:port, [ipv6]:port or :port, got ${JSON.stringify(listenText)}`);
   }
 
-  const buckets = m.numberList('buckets') ?? [...DEFAULT_DURATION_BUCKETS];
-  buckets.forEach((b, i) => {
-    if (!(b >= 0) || !Number.isFinite(b) || (i > 0 && !(b > (buckets[i - 1] as number)))) {
-      throw m.error('buckets', `must be finite numbers >= 0 in strictly ascending order, got ${JSON.stringify(buckets)}`);
-    }
-  });
+  const list = m.numberList('buckets');
+  if (list !== undefined && !list.every((b, i) => b >= 0 && Number.isFinite(b) && (i === 0 || b > (list[i - 1] as number)))) {
+    m.fail('buckets', `must be finite numbers >= 0 in strictly ascending order, got ${JSON.stringify(list)}`);
+  }
+  const buckets = list ?? [...DEFAULT_DURATION_BUCKETS];
 
   const root_ = resolve(root);
   const config: ServerConfig = {
-    file,
+    file: report.file,
     root: root_,
     server: {
       host: s.string('host', '0.0.0.0'),
@@ -146,28 +159,37 @@ export function readServerConfig(node: YamlNode | undefined, file: string, root:
       enabled: m.bool('enabled', true),
       path,
       listen,
-      auth: readAuth(m, warnings),
+      auth: readAuth(m),
       buckets,
     },
   };
   return config;
 }
 
-function readAuth(metrics: Section, warnings: string[]): MetricsAuth | undefined {
+function readAuth(metrics: Section): MetricsAuth | undefined {
   if (metrics.node('auth') === undefined) return undefined;
-  const auth = metrics.section('auth', ['bearer_token', 'basic'], warnings);
+  const auth = metrics.section('auth', ['bearer_token', 'basic']);
+  if (!metrics.ok('auth')) return undefined;
   const token = auth.string('bearer_token', undefined);
   const hasBasic = auth.node('basic') !== undefined;
-  if (token !== undefined && hasBasic) throw auth.error('basic', 'give either bearer_token or basic, not both');
-  if (token !== undefined) {
-    if (token === '') throw auth.error('bearer_token', 'must not be empty');
-    return { kind: 'bearer', token };
+  if (token !== undefined && hasBasic) {
+    auth.fail('basic', 'give either bearer_token or basic, not both');
+    return undefined;
   }
-  if (!hasBasic) throw metrics.error('auth', 'must hold bearer_token or basic: {username, password}');
-  const basic = auth.section('basic', ['username', 'password'], warnings);
+  if (token !== undefined) {
+    if (token !== '') return { kind: 'bearer', token };
+    auth.fail('bearer_token', 'must not be empty');
+    return undefined;
+  }
+  if (!hasBasic) {
+    if (auth.ok('bearer_token')) metrics.fail('auth', 'must hold bearer_token or basic: {username, password}');
+    return undefined;
+  }
+  const basic = auth.section('basic', ['username', 'password']);
+  if (!auth.ok('basic')) return undefined;
   const username = basic.string('username', '');
   const password = basic.string('password', '');
-  if (username === '' || username.includes(':')) throw basic.error('username', 'must be a non-empty string without ":"');
-  if (password === '') throw basic.error('password', 'must be a non-empty string');
-  return { kind: 'basic', username, password };
+  if (basic.ok('username') && (username === '' || username.includes(':'))) basic.fail('username', 'must be a non-empty string without ":"');
+  if (basic.ok('password') && password === '') basic.fail('password', 'must be a non-empty string');
+  return basic.ok('username') && basic.ok('password') ? { kind: 'basic', username, password } : undefined;
 }

@@ -1,8 +1,9 @@
 /** `workers/<name>/config/worker.yaml`: keys, defaults and validation. */
 import { existsSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
+import { byPosition, throwIfAny, type Report } from './report.js';
 import { Section } from './section.js';
-import type { YamlNode } from './yaml.js';
+import type { YamlNode } from './yaml-node.js';
 
 /** Worker types tqserver knows how to build and start. */
 export type WorkerType = 'node' | 'exec' | 'bun' | 'go';
@@ -46,7 +47,8 @@ export interface WorkerConfig {
   readonly logFile: string | null;
 }
 
-const KEYS = ['path', 'type', 'enabled', 'node', 'bun', 'go', 'exec', 'env', 'scaling', 'max_requests', 'max_memory_mb', 'logging', 'log_file'];
+/** The top-level keys of worker.yaml. */
+export const WORKER_KEYS: readonly string[] = ['path', 'type', 'enabled', 'node', 'bun', 'go', 'exec', 'env', 'scaling', 'max_requests', 'max_memory_mb', 'logging', 'log_file'];
 const TYPES: readonly WorkerType[] = ['node', 'exec', 'bun', 'go'];
 
 /** Normalises a route prefix: leading slash, no trailing slash, no empty or dot segments. */
@@ -59,22 +61,36 @@ export function normaliseRoute(path: string): string | undefined {
 
 /**
  * Reads one worker's configuration. `dir` is its folder (absolute), `file` its worker.yaml.
- * Throws ConfigError; pushes unknown-key warnings.
+ * Pushes unknown-key warnings; throws ConfigErrors listing every problem of the file, by line
+ * and column.
  */
 export function readWorkerConfig(node: YamlNode | undefined, name: string, dir: string, file: string, mode: Mode, warnings: string[]): WorkerConfig {
-  const top = new Section(file, '', node, KEYS, warnings);
-  if (!top.has('path')) throw top.error('path', 'is required (the route prefix, e.g. / or /api)');
+  const report: Report = { file, warnings, errors: [] };
+  const config = checkWorkerConfig(node, name, dir, mode, report);
+  throwIfAny(byPosition(report.errors));
+  return config;
+}
+
+/**
+ * As readWorkerConfig, but reports every problem to `report` instead of throwing; a broken
+ * value is replaced by its default, so the result is only meaningful when none was reported.
+ */
+export function checkWorkerConfig(node: YamlNode | undefined, name: string, dir: string, mode: Mode, report: Report): WorkerConfig {
+  const file = report.file;
+  const top = new Section(report, '', node, WORKER_KEYS);
   const rawPath = top.string('path', '');
   const path = normaliseRoute(rawPath);
-  if (rawPath === '' || path === undefined) {
-    throw top.error('path', `must be a URL path starting with "/" (no spaces, "?", "#", "%", "\\" or dot segments), got ${JSON.stringify(rawPath)}`);
+  if (!top.has('path') && top.isMapping) {
+    top.fail('path', 'is required (the route prefix, e.g. / or /api)');
+  } else if (top.has('path') && top.ok('path') && (rawPath === '' || path === undefined)) {
+    top.fail('path', `must be a URL path starting with "/" (no spaces, "?", "#", "%", "\\" or dot segments), got ${JSON.stringify(rawPath)}`);
   }
 
   const typeText = top.string('type', 'node');
-  if (!TYPES.includes(typeText as WorkerType)) {
-    throw top.error('type', `must be one of ${TYPES.join(', ')}, got ${JSON.stringify(typeText)}${typeText === 'php' ? ' (php workers are not supported yet)' : ''}`);
+  const type: WorkerType = TYPES.includes(typeText as WorkerType) ? (typeText as WorkerType) : 'node';
+  if (top.ok('type') && type !== typeText) {
+    top.fail('type', `must be one of ${TYPES.join(', ')}, got ${JSON.stringify(typeText)}${typeText === 'php' ? ' (php workers are not supported yet)' : ''}`);
   }
-  const type = typeText as WorkerType;
 
   let enabled = true;
   const enabledNode = top.node('enabled');
@@ -83,13 +99,13 @@ export function readWorkerConfig(node: YamlNode | undefined, name: string, dir: 
     if (v === true || v === 'true') enabled = true;
     else if (v === false || v === 'false') enabled = false;
     else if (v === 'development') enabled = mode === 'dev';
-    else throw top.error('enabled', `must be true, false or development, got ${JSON.stringify(v ?? enabledNode.kind)}`);
+    else top.fail('enabled', `must be true, false or development, got ${JSON.stringify(v ?? enabledNode.kind)}`);
   }
 
-  const nodeSection = top.section('node', ['entrypoint', 'env'], warnings);
-  const bunSection = top.section('bun', ['entrypoint', 'env'], warnings);
-  const goSection = top.section('go', ['max_requests', 'go_max_procs', 'go_mem_limit', 'read_timeout_seconds', 'write_timeout_seconds', 'idle_timeout_seconds'], warnings);
-  const execSection = top.section('exec', ['command', 'build'], warnings);
+  const nodeSection = top.section('node', ['entrypoint', 'env']);
+  const bunSection = top.section('bun', ['entrypoint', 'env']);
+  const goSection = top.section('go', ['max_requests', 'go_max_procs', 'go_mem_limit', 'read_timeout_seconds', 'write_timeout_seconds', 'idle_timeout_seconds']);
+  const execSection = top.section('exec', ['command', 'build']);
   const env: Record<string, string> = { ...top.stringMap('env') };
 
   let command: string[];
@@ -114,27 +130,29 @@ export function readWorkerConfig(node: YamlNode | undefined, name: string, dir: 
       break;
     case 'exec': {
       const cmd = execSection.stringList('command');
-      if (cmd === undefined || cmd.length === 0 || cmd[0] === '') {
-        throw (execSection.has('command') ? execSection : top).error(execSection.has('command') ? 'command' : 'exec', 'exec.command is required for type exec: the argv to run, e.g. [python3, app.py]');
+      command = cmd ?? [];
+      if (execSection.ok('command') && top.ok('exec') && (cmd === undefined || cmd.length === 0 || cmd[0] === '')) {
+        const at = execSection.has('command') ? execSection : top;
+        at.fail(execSection.has('command') ? 'command' : 'exec', 'exec.command is required for type exec: the argv to run, e.g. [python3, app.py]');
       }
-      command = cmd;
-      const b = execSection.stringList('build');
-      if (b !== undefined && b.length === 0) throw execSection.error('build', 'must not be an empty list');
-      build = b;
+      build = execSection.stringList('build');
+      if (build !== undefined && build.length === 0) execSection.fail('build', 'must not be an empty list');
       break;
     }
   }
   if (type === 'node' && command[1] !== undefined && !isAbsolute(command[1]) && command[1].startsWith('..')) {
-    warnings.push(`${file}: warning: node.entrypoint ${command[1]} is outside the worker folder`);
+    report.warnings.push(`${file}: warning: node.entrypoint ${command[1]} is outside the worker folder`);
   }
 
-  const scaling = top.section('scaling', ['min_workers', 'max_workers', 'queue_threshold', 'scale_down_delay', 'max_concurrency'], warnings);
+  const scaling = top.section('scaling', ['min_workers', 'max_workers', 'queue_threshold', 'scale_down_delay', 'max_concurrency']);
   const minWorkers = scaling.int('min_workers', 1, 0, 1000);
   const maxWorkers = scaling.int('max_workers', Math.max(5, minWorkers), 1, 1000);
-  if (minWorkers > maxWorkers) throw scaling.error('min_workers', `(${minWorkers}) must not exceed max_workers (${maxWorkers})`);
+  if (scaling.ok('min_workers') && scaling.ok('max_workers') && minWorkers > maxWorkers) {
+    scaling.fail('min_workers', `(${minWorkers}) must not exceed max_workers (${maxWorkers})`);
+  }
 
   const maxRequests = top.has('max_requests') ? top.int('max_requests', 0, 0) : goSection.int('max_requests', 0, 0);
-  const logging = top.section('logging', ['log_file'], warnings);
+  const logging = top.section('logging', ['log_file']);
   const logFile = logging.has('log_file')
     ? logging.optionalString('log_file', '')
     : top.optionalString('log_file', 'logs/worker_{name}_{date}.log');
@@ -143,7 +161,7 @@ export function readWorkerConfig(node: YamlNode | undefined, name: string, dir: 
     name,
     dir,
     file,
-    path,
+    path: path ?? '/',
     type,
     enabled,
     command,

@@ -1,13 +1,16 @@
 /**
  * The metrics endpoint: authentication, content negotiation (text 0.0.4 or OpenMetrics 1.0 from
- * Accept), gzip from Accept-Encoding (compressed off the event loop), HEAD.
+ * Accept), gzip from Accept-Encoding (compressed off the event loop), HEAD; and where it is
+ * served (the main listener, its own listener, or nowhere), changed at once by a reload.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { gzip } from 'node:zlib';
-import type { MetricsAuth } from '../config/index.js';
+import type { ListenAddress, MetricsAuth } from '../config/index.js';
 import { acceptsGzip, contentType, negotiateFormat, render, type ExpositionFormat, type Registry } from '../exposition/index.js';
 import type { Logger } from '../log.js';
+import type { MetricsHandler } from './server.js';
 
 /** What the endpoint needs; `auth` is read per request, so a reload applies at once. */
 export interface MetricsEndpointOptions {
@@ -106,4 +109,123 @@ export function createMetricsHandler(options: MetricsEndpointOptions): (req: Inc
       send(compressed);
     });
   };
+}
+
+/** The endpoint settings a reload applies at once: the metrics block without its buckets. */
+export interface EndpointSettings {
+  readonly enabled: boolean;
+  readonly path: string;
+  readonly listen: ListenAddress | undefined;
+  readonly auth: MetricsAuth | undefined;
+}
+
+/** What a MetricsEndpoint needs. */
+export interface MetricsEndpointSetup {
+  readonly registry: Registry;
+  readonly log: Logger;
+  readonly scraped?: (format: ExpositionFormat, seconds: number) => void;
+  readonly settings: EndpointSettings;
+}
+
+interface AdminListener {
+  readonly server: Server;
+  readonly listen: ListenAddress;
+  readonly address: AddressInfo;
+}
+
+const notFound: MetricsHandler = (_req, res) => {
+  res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('Not Found\n');
+};
+
+/**
+ * The endpoint and where it is served. With `metrics.listen` it has a listener of its own and
+ * the main listener answers 404 for `metrics.path` (reserved, never proxied); without, the main
+ * listener serves it; with `enabled: false` the path belongs to the workers. Settings are read
+ * per request, so `apply()` takes effect at once.
+ */
+export class MetricsEndpoint {
+  readonly #serve: MetricsHandler;
+  #settings: EndpointSettings;
+  #admin: AdminListener | undefined;
+  /** Set by close(): a reload still binding must not leave a listener behind. */
+  #closed = false;
+
+  constructor(options: MetricsEndpointSetup) {
+    this.#settings = options.settings;
+    this.#serve = createMetricsHandler({ registry: options.registry, log: options.log, scraped: options.scraped, auth: () => this.#settings.auth });
+  }
+
+  /** The settings in effect. */
+  get settings(): EndpointSettings {
+    return this.#settings;
+  }
+
+  /** The bound address of the endpoint's own listener, if it has one. */
+  get address(): AddressInfo | undefined {
+    return this.#admin?.address;
+  }
+
+  /**
+   * What the main listener does with a request for `metrics.path`: serve it, answer 404 (served
+   * on `metrics.listen`), or nothing (undefined: metrics are off, the workers get the path).
+   */
+  get mainHandler(): MetricsHandler | undefined {
+    if (!this.#settings.enabled) return undefined;
+    return this.#settings.listen === undefined ? this.#serve : notFound;
+  }
+
+  /** Binds `metrics.listen` if the settings ask for it; rejects with the error of `listen()`. */
+  start(): Promise<void> {
+    return this.apply(this.#settings);
+  }
+
+  /**
+   * Takes new settings. A different `metrics.listen` is bound before the old listener closes;
+   * if it cannot be bound this rejects with the error of `listen()`, and nothing has changed.
+   */
+  async apply(next: EndpointSettings): Promise<void> {
+    if (this.#closed) return;
+    const wanted = next.enabled ? next.listen : undefined;
+    const old = this.#admin;
+    if (wanted?.host === old?.listen.host && wanted?.port === old?.listen.port) {
+      this.#settings = next;
+      return;
+    }
+    const opened = wanted === undefined ? undefined : await this.#open(wanted);
+    if (this.#closed) {
+      opened?.server.close();
+      return;
+    }
+    this.#admin = opened;
+    this.#settings = next;
+    // A scrape in progress on the old listener finishes; idle connections are closed now.
+    old?.server.close();
+    old?.server.closeIdleConnections();
+  }
+
+  /** Closes the endpoint's own listener, if any, and all its connections; resolves once closed. */
+  close(): Promise<void> {
+    this.#closed = true;
+    const old = this.#admin;
+    this.#admin = undefined;
+    if (old === undefined) return Promise.resolve();
+    const closed = new Promise<void>((resolve) => old.server.close(() => resolve()));
+    old.server.closeAllConnections();
+    return closed;
+  }
+
+  #open(listen: ListenAddress): Promise<AdminListener> {
+    const server = createServer((req, res) => {
+      const path = (req.url ?? '/').split('?')[0];
+      if (path === this.#settings.path) this.#serve(req, res);
+      else notFound(req, res);
+    });
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(listen.port, listen.host, () => {
+        server.off('error', reject);
+        resolve({ server, listen, address: server.address() as AddressInfo });
+      });
+    });
+  }
 }

@@ -6,6 +6,7 @@ const port = Number(process.env.WORKER_PORT);
 const items = new Map([[1, { id: 1, name: 'first item' }]]);
 let nextId = 2;
 
+// Not for 204 or 304, which have no body (RFC 9110 sections 15.3.5 and 15.4.5).
 function send(res, status, body) {
   const text = JSON.stringify(body) + '\n';
   res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) }).end(text);
@@ -48,7 +49,7 @@ createServer(async (req, res) => {
   if (m) {
     const id = Number(m[1]);
     if (req.method === 'GET') return items.has(id) ? send(res, 200, items.get(id)) : send(res, 404, { error: 'no such item' });
-    if (req.method === 'DELETE') return items.delete(id) ? send(res, 204, {}) : send(res, 404, { error: 'no such item' });
+    if (req.method === 'DELETE') return items.delete(id) ? res.writeHead(204).end() : send(res, 404, { error: 'no such item' });
     if (req.method === 'PUT') {
       try {
         const body = await readJson(req);
