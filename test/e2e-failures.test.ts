@@ -4,6 +4,7 @@
  * another instance; one missed health probe does not replace a healthy instance.
  */
 import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { eventually, http, Project, REPO, startServer, type Running } from './helpers/project.js';
@@ -105,5 +106,73 @@ describe('faults of a running instance', () => {
     assert.deepEqual(statuses, Array(10).fill(200));
     assert.ok(!pids.has(stopped), 'nothing was answered by the instance that stopped listening');
     assert.match(s.stderr(), /could not be reached: ECONNREFUSED/);
+  });
+});
+
+describe('connection limits and file descriptors', () => {
+  /** Opens `n` idle connections; resolves once each is connected or refused. */
+  async function openIdle(port: number, n: number): Promise<Socket[]> {
+    const sockets: Socket[] = [];
+    await Promise.all(
+      Array.from({ length: n }, () =>
+        new Promise<void>((resolve) => {
+          const socket = connect(port, '127.0.0.1', () => resolve());
+          socket.on('error', () => resolve());
+          sockets.push(socket);
+        }),
+      ),
+    );
+    return sockets;
+  }
+
+  test('server.max_connections caps client connections; the server serves again when they go', async () => {
+    const project = new Project();
+    project.server().write('config/server.yaml', project.read('config/server.yaml').replace('server:\n', 'server:\n  max_connections: 20\n')).echoWorker('w', '/');
+    const s = await startServer(project);
+    try {
+      const sockets = await openIdle(s.port, 60);
+      // Node closes connections over the cap as soon as it accepts them.
+      const closed = await eventually(() => {
+        const n = sockets.filter((x) => x.destroyed || x.readableEnded).length;
+        return n >= 40 ? n : undefined;
+      }, 5000, 'connections over the cap to be closed');
+      assert.ok(closed <= 40 + 1, `only the connections over the cap are closed (${closed})`);
+      for (const x of sockets) x.destroy();
+      const r = await eventually(async () => {
+        const reply = await http(s.base, '/echo');
+        return reply.status === 200 ? reply : undefined;
+      }, 5000, 'a request after the connections went');
+      assert.equal(r.status, 200);
+    } finally {
+      assert.equal(await s.stop(), 0);
+      project.remove();
+    }
+  });
+
+  test('out of file descriptors: tqserver says it is its own limit, blames no worker, and recovers', async () => {
+    const project = new Project();
+    project.server().echoWorker('w', '/', 'scaling:\n  min_workers: 1\n  max_workers: 1\n');
+    // Node raises the soft limit to the hard one at start-up, so both are set.
+    const s = await startServer(project, ['--mode', 'prod'], {}, ['prlimit', '--nofile=120:120', '--']);
+    try {
+      assert.match(s.stderr(), /server\.max_connections 10000 needs up to \d+ file descriptors .* this process may open 120/);
+      const pid = (await http(s.base, '/echo')).json().pid as number;
+      const sockets = await openIdle(s.port, 200);
+      await s.waitFor(/out of file descriptors/, 5000);
+      // Five health-probe intervals while no descriptor is free: none may count against the worker.
+      await new Promise((r) => setTimeout(r, 1000));
+      for (const x of sockets) x.destroy();
+      const r = await eventually(async () => {
+        const reply = await http(s.base, '/echo');
+        return reply.status === 200 ? reply : undefined;
+      }, 10_000, 'a request after the descriptors came back');
+      assert.equal(r.json().pid, pid, 'the instance was not replaced');
+      const m = await scrape(s.base);
+      assert.equal(m.value('tqserver_worker_restarts_total', { worker: 'w' }), 0);
+      assert.doesNotMatch(s.stderr(), /failed its health check|no free port/);
+    } finally {
+      assert.equal(await s.stop(), 0);
+      project.remove();
+    }
   });
 });

@@ -28,6 +28,8 @@ export interface ServerConfig {
     readonly readTimeoutSeconds: number;
     readonly writeTimeoutSeconds: number;
     readonly idleTimeoutSeconds: number;
+    /** Client connections open at once; more are closed as soon as they are accepted. */
+    readonly maxConnections: number;
     /** Template with `{date}`, resolved against the root; null disables the file. */
     readonly logFile: string | null;
   };
@@ -63,7 +65,7 @@ export interface ServerConfig {
 
 /** The top-level keys of server.yaml. */
 export const SERVER_TOP_KEYS: readonly string[] = ['server', 'workers', 'file_watcher', 'metrics'];
-const SERVER = ['host', 'port', 'read_timeout_seconds', 'write_timeout_seconds', 'idle_timeout_seconds', 'log_file'];
+const SERVER = ['host', 'port', 'read_timeout_seconds', 'write_timeout_seconds', 'idle_timeout_seconds', 'max_connections', 'log_file'];
 const WORKERS = [
   'directory', 'port_range_start', 'port_range_end', 'startup_delay_ms', 'restart_delay_ms', 'shutdown_grace_period_ms',
   'health_check_wait_timeout_ms', 'health_check_timeout_ms', 'health_check_interval_ms', 'queue_capacity', 'queue_timeout_ms',
@@ -139,6 +141,7 @@ export function checkServerConfig(node: YamlNode | undefined, root: string, repo
       readTimeoutSeconds: s.number('read_timeout_seconds', 30, 0, 86400),
       writeTimeoutSeconds: s.number('write_timeout_seconds', 30, 0, 86400),
       idleTimeoutSeconds: s.number('idle_timeout_seconds', 120, 0, 86400),
+      maxConnections: s.int('max_connections', 10_000, 1, 1_000_000),
       logFile: s.optionalString('log_file', 'logs/tqserver_{date}.log'),
     },
     workers: {

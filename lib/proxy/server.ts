@@ -20,6 +20,7 @@ import { LiveReload, RELOAD_SCRIPT } from './live-reload.js';
 import { methodLabel } from './methods.js';
 import { Router } from './router.js';
 import { serveStatic } from './static.js';
+import { descriptorsNeeded, openFileLimit } from './fd-limit.js';
 import { closingResponse } from './raw-response.js';
 import { proxyUpgrade } from './upgrade.js';
 import { exchange, UpstreamPool, type BodyFraming } from './upstream.js';
@@ -196,14 +197,14 @@ export class ProxyServer {
       const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
       socket.end(closingResponse(status));
     });
-    // Accepting fails when tqserver itself is out of file descriptors: that is ours to report,
-    // not a worker's fault, and it must not end the process.
+    // An error accepting a connection is tqserver's own trouble (libuv already absorbs EMFILE by
+    // closing what it cannot accept); it is reported, and must not end the process.
     this.http.on('error', (err: NodeJS.ErrnoException) => {
       if (!this.http.listening) return;
       const now = Date.now();
       if (now - this.#lastAcceptError < 5000) return;
       this.#lastAcceptError = now;
-      this.#options.log.error(`cannot accept connections: ${err.code ?? err.message}; tqserver is out of file descriptors (raise the limit with ulimit -n, or lower server.max_connections)`);
+      this.#options.log.error(`cannot accept connections: ${err.code ?? err.message}`);
     });
     this.updateRoutes();
   }
@@ -213,8 +214,16 @@ export class ProxyServer {
     return this.#active;
   }
 
-  /** Applies the client timeouts of `server` (also after a reload). */
+  /** Applies the client timeouts and the connection limit of `server` (also after a reload). */
   configure(server: ServerConfig): void {
+    const max = server.server.maxConnections;
+    if (max !== this.#server.server.maxConnections || this.http.maxConnections !== max) {
+      this.http.maxConnections = max;
+      const limit = openFileLimit();
+      if (limit !== undefined && limit < descriptorsNeeded(max)) {
+        this.#options.log.warn(`server.max_connections ${max} needs up to ${descriptorsNeeded(max)} file descriptors (a client and a worker connection each), but this process may open ${limit}: raise the limit (ulimit -n) or lower server.max_connections`);
+      }
+    }
     this.#server = server;
     const readMs = server.server.readTimeoutSeconds * 1000;
     this.http.requestTimeout = readMs;

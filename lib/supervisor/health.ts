@@ -42,7 +42,10 @@ export function probe(port: number, timeoutMs: number): Promise<ProbeResult> {
       finish(false, `no answer within ${timeoutMs} ms${late > STALL_ALLOWANCE_MS ? ` (tqserver's event loop was ${Math.round(late)} ms late)` : ''}`, late > STALL_ALLOWANCE_MS);
       req.destroy();
     }, timeoutMs);
-    req.on('error', (err: NodeJS.ErrnoException) => finish(false, err.message, err.code !== undefined && OWN_LIMITS.has(err.code)));
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      const own = err.code !== undefined && OWN_LIMITS.has(err.code);
+      finish(false, own ? `tqserver is out of file descriptors (${err.code})` : err.message, own);
+    });
     req.end();
   });
 }

@@ -4,7 +4,7 @@
  * and stop it (and check that no worker process is left behind).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -38,6 +38,11 @@ export class Project {
     mkdirSync(dirname(full), { recursive: true });
     writeFileSync(full, text);
     return this;
+  }
+
+  /** Reads a file of the project. */
+  read(rel: string): string {
+    return readFileSync(join(this.dir, rel), 'utf8');
   }
 
   /** Writes config/server.yaml: fast timings for tests, loopback, port 0, plus `extra` YAML. */
@@ -77,9 +82,13 @@ export interface Running {
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<void>;
 }
 
-/** Starts `node dist/main.js args` in `project`; resolves once it printed its ready line. */
-export function startServer(project: Project, args: string[] = ['--mode', 'prod'], env: NodeJS.ProcessEnv = {}): Promise<Running> {
-  const child = spawn(process.execPath, [MAIN, ...args], { cwd: project.dir, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Starts `node dist/main.js args` in `project`; resolves once it printed its ready line. `wrap`
+ * is a command that runs it (for example `prlimit --nofile=200`), if any.
+ */
+export function startServer(project: Project, args: string[] = ['--mode', 'prod'], env: NodeJS.ProcessEnv = {}, wrap: readonly string[] = []): Promise<Running> {
+  const [file, ...argv] = [...wrap, process.execPath, MAIN, ...args] as [string, ...string[]];
+  const child = spawn(file, argv, { cwd: project.dir, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
