@@ -152,6 +152,8 @@ describe('connection limits and file descriptors', () => {
   test('out of file descriptors: tqserver says it is its own limit, blames no worker, and recovers', async () => {
     const project = new Project();
     project.server().echoWorker('w', '/', 'scaling:\n  min_workers: 1\n  max_workers: 1\n');
+    // A cap the descriptor limit cannot carry (left unset, the cap would follow the limit).
+    project.write('config/server.yaml', project.read('config/server.yaml').replace('server:\n', 'server:\n  max_connections: 10000\n'));
     // Node raises the soft limit to the hard one at start-up, so both are set.
     const s = await startServer(project, ['--mode', 'prod'], {}, ['prlimit', '--nofile=120:120', '--']);
     try {

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { normaliseRoute } from '../lib/config/index.js';
 import { acceptKey, endToEnd, methodLabel, resolvePublicPath, Router, validCorrelationId, escapeHtml } from '../lib/proxy/index.js';
+import { connectionCap, descriptorsNeeded } from '../lib/proxy/fd-limit.js';
 import { frame } from '../lib/proxy/live-reload.js';
 import { authorized, requestedFormat, sameSecret } from '../lib/proxy/metrics-endpoint.js';
 
@@ -104,4 +105,16 @@ describe('metrics endpoint helpers', () => {
     assert.equal(requestedFormat('/metrics?format=text', 'application/openmetrics-text'), 'text');
     assert.equal(requestedFormat('/metrics?format=bogus', 'application/openmetrics-text'), 'openmetrics');
   });
+});
+
+describe('the connection cap', () => {
+  const cases: [string, number | undefined, number | undefined, number][] = [
+    ['a configured cap is kept, whatever the limit', 50, 120, 50],
+    ['unset, unknown limit: 10,000', undefined, undefined, 10_000],
+    ['unset: what the limit leaves after the reserve, two descriptors each', undefined, 2256, 1000],
+    ['unset: never more than 10,000', undefined, 1_048_576, 10_000],
+    ['unset: at least 1 under a tiny limit', undefined, 100, 1],
+  ];
+  for (const [name, configured, limit, cap] of cases) test(name, () => assert.equal(connectionCap(configured, limit), cap));
+  test('the default cap fits the limit it was derived from', () => assert.ok(descriptorsNeeded(connectionCap(undefined, 20_000)) <= 20_000));
 });

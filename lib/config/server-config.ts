@@ -28,8 +28,11 @@ export interface ServerConfig {
     readonly readTimeoutSeconds: number;
     readonly writeTimeoutSeconds: number;
     readonly idleTimeoutSeconds: number;
-    /** Client connections open at once; more are closed as soon as they are accepted. */
-    readonly maxConnections: number;
+    /**
+     * Client connections open at once; more are closed as soon as they are accepted. Undefined:
+     * as many as the file-descriptor limit allows, at most 10,000 (see proxy/fd-limit.ts).
+     */
+    readonly maxConnections: number | undefined;
     /** Template with `{date}`, resolved against the root; null disables the file. */
     readonly logFile: string | null;
   };
@@ -141,7 +144,7 @@ export function checkServerConfig(node: YamlNode | undefined, root: string, repo
       readTimeoutSeconds: s.number('read_timeout_seconds', 30, 0, 86400),
       writeTimeoutSeconds: s.number('write_timeout_seconds', 30, 0, 86400),
       idleTimeoutSeconds: s.number('idle_timeout_seconds', 120, 0, 86400),
-      maxConnections: s.int('max_connections', 10_000, 1, 1_000_000),
+      maxConnections: s.has('max_connections') ? s.int('max_connections', 10_000, 1, 1_000_000) : undefined,
       logFile: s.optionalString('log_file', 'logs/tqserver_{date}.log'),
     },
     workers: {

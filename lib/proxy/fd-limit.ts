@@ -25,3 +25,16 @@ export function openFileLimit(): number | undefined {
 export function descriptorsNeeded(maxConnections: number): number {
   return maxConnections * 2 + FD_RESERVE;
 }
+
+/** The connection cap when server.max_connections is not set. */
+export const DEFAULT_MAX_CONNECTIONS = 10_000;
+
+/**
+ * The connection cap for a configured `max_connections`, or, when it is not set, as many as
+ * the descriptor limit `limit` leaves room for (at most DEFAULT_MAX_CONNECTIONS, at least 1).
+ */
+export function connectionCap(configured: number | undefined, limit: number | undefined): number {
+  if (configured !== undefined) return configured;
+  if (limit === undefined) return DEFAULT_MAX_CONNECTIONS;
+  return Math.max(1, Math.min(DEFAULT_MAX_CONNECTIONS, Math.floor((limit - FD_RESERVE) / 2)));
+}

@@ -20,7 +20,7 @@ import { LiveReload, RELOAD_SCRIPT } from './live-reload.js';
 import { methodLabel } from './methods.js';
 import { Router } from './router.js';
 import { serveStatic } from './static.js';
-import { descriptorsNeeded, openFileLimit } from './fd-limit.js';
+import { connectionCap, descriptorsNeeded, openFileLimit } from './fd-limit.js';
 import { closingResponse } from './raw-response.js';
 import { proxyUpgrade } from './upgrade.js';
 import { exchange, UpstreamPool, type BodyFraming } from './upstream.js';
@@ -86,6 +86,13 @@ function socketDelta(socket: ClientSocket | null): [number, number] {
   socket[kBytesWritten] = written;
   return delta;
 }
+
+/**
+ * Requests of one connection that may wait, parsed, behind the one being served before the
+ * socket is no longer read. Browsers do not pipeline; a client that sends more is served as fast
+ * as it reads, with at most this many (plus the rest of one read) parsed ahead.
+ */
+const PIPELINE_DEPTH = 16;
 
 /** Stops reading from `socket` (see ClientSocket). */
 function holdReading(socket: ClientSocket): void {
@@ -216,11 +223,12 @@ export class ProxyServer {
 
   /** Applies the client timeouts and the connection limit of `server` (also after a reload). */
   configure(server: ServerConfig): void {
-    const max = server.server.maxConnections;
-    if (max !== this.#server.server.maxConnections || this.http.maxConnections !== max) {
+    const configured = server.server.maxConnections;
+    const limit = openFileLimit();
+    const max = connectionCap(configured, limit);
+    if (max !== this.http.maxConnections) {
       this.http.maxConnections = max;
-      const limit = openFileLimit();
-      if (limit !== undefined && limit < descriptorsNeeded(max)) {
+      if (configured !== undefined && limit !== undefined && limit < descriptorsNeeded(max)) {
         this.#options.log.warn(`server.max_connections ${max} needs up to ${descriptorsNeeded(max)} file descriptors (a client and a worker connection each), but this process may open ${limit}: raise the limit (ulimit -n) or lower server.max_connections`);
       }
     }
@@ -264,10 +272,11 @@ export class ProxyServer {
   }
 
   /**
-   * Takes a request from Node. A connection is served one request at a time, as HAProxy and
-   * nginx do (RFC 9112 9.3): requests pipelined behind the current one wait, and the socket is
-   * not read until the current response is finished, so one client cannot make tqserver parse
-   * and dispatch thousands of requests it has not yet answered.
+   * Takes a request from Node. A connection is served one request at a time, in order (RFC 9112
+   * 9.3): requests pipelined behind the current one wait. Up to PIPELINE_DEPTH of them may wait
+   * with the socket still read (so that a client who leaves is noticed at once); past that, and
+   * while the client does not read its responses, the socket is not read at all. So one client
+   * cannot make tqserver parse, dispatch or buffer thousands of requests it has not answered.
    */
   #accept(req: IncomingMessage, res: ServerResponse): void {
     const socket = req.socket as ClientSocket;
@@ -278,7 +287,7 @@ export class ProxyServer {
     }
     if (connection.busy) {
       connection.waiting.push(req, res);
-      holdReading(socket);
+      if (connection.waiting.length >= PIPELINE_DEPTH * 2) holdReading(socket);
       return;
     }
     this.#start(connection, socket, req, res);
@@ -292,21 +301,39 @@ export class ProxyServer {
       else res.destroy();
     });
     res.once('close', () => {
-      connection.busy = false;
       // A response that did not finish took the connection with it; what waited behind it was
       // never started, so it has nothing to settle.
       if (!res.writableFinished || socket.destroyed) {
+        connection.busy = false;
         connection.waiting.length = 0;
         return;
       }
-      if (connection.waiting.length > 0) {
-        const nextReq = connection.waiting.shift() as IncomingMessage;
-        const nextRes = connection.waiting.shift() as ServerResponse;
-        this.#start(connection, socket, nextReq, nextRes);
+      // The next response waits until the client has read this one.
+      if (socket.writableNeedDrain) {
+        holdReading(socket);
+        socket.once('drain', () => this.#next(connection, socket));
       } else {
-        resumeReading(socket);
+        this.#next(connection, socket);
       }
     });
+  }
+
+  /** Starts the request that waited longest on `connection`, if any, and reads on when there is room. */
+  #next(connection: Connection, socket: ClientSocket): void {
+    connection.busy = false;
+    if (socket.destroyed) {
+      connection.waiting.length = 0;
+      return;
+    }
+    if (connection.waiting.length > 0) {
+      const req = connection.waiting.shift() as IncomingMessage;
+      const res = connection.waiting.shift() as ServerResponse;
+      this.#start(connection, socket, req, res);
+    }
+    // Node resumes reading on its own whenever the next queued response takes the socket; with
+    // many requests still waiting, it is held again before that takes effect.
+    if (connection.waiting.length < PIPELINE_DEPTH * 2) resumeReading(socket);
+    else holdReading(socket);
   }
 
   async #onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -12,6 +12,9 @@ function writeHead(socket: Duplex, status: number, raw: readonly string[]): void
   socket.write(head + '\r\n');
 }
 
+/** How much a client may send before the worker has answered its upgrade request. */
+const EARLY_BYTES_MAX = 64 * 1024;
+
 /** Where an upgrade goes. */
 export interface UpgradeTarget {
   readonly port: number;
@@ -57,12 +60,26 @@ export function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer,
       finish();
     };
     socket.on('error', () => socket.destroy());
-    socket.once('close', () => {
+    // Until the worker answers, the client socket is read anyway, so that a client who leaves
+    // is noticed (a socket nobody reads never reports its end); what it sends early is kept, a
+    // little of it, for the worker.
+    const early: Buffer[] = [];
+    let earlyBytes = 0;
+    const keepEarly = (chunk: Buffer): void => {
+      early.push(chunk);
+      earlyBytes += chunk.length;
+      if (earlyBytes >= EARLY_BYTES_MAX) socket.pause();
+    };
+    socket.on('data', keepEarly);
+    const gone = (): void => {
       if (decided) return;
       decide(0);
       upstream.destroy();
+      socket.destroy();
       finish();
-    });
+    };
+    socket.once('end', gone);
+    socket.once('close', gone);
     if (target.timeoutMs > 0) timer = setTimeout(() => refuse(504), target.timeoutMs);
     upstream.on('upgrade', (upstreamRes, upstreamSocket, upstreamHead) => {
       if (decided) {
@@ -70,9 +87,12 @@ export function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer,
         return;
       }
       decide(101);
+      socket.off('data', keepEarly);
+      socket.off('end', gone);
       writeHead(socket, 101, upstreamRes.rawHeaders);
       if (upstreamHead.length > 0) socket.write(upstreamHead);
       if (head.length > 0) upstreamSocket.write(head);
+      for (const chunk of early) upstreamSocket.write(chunk);
       const close = (): void => {
         socket.destroy();
         upstreamSocket.destroy();
@@ -88,6 +108,7 @@ export function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer,
       }
       const status = upstreamRes.statusCode ?? 502;
       decide(status);
+      socket.off('data', keepEarly);
       // The refusal's body is delimited by the end of the connection (node:http has removed any
       // chunked coding, so Transfer-Encoding goes with the other hop-by-hop headers).
       writeHead(socket, status, [...endToEnd(upstreamRes.rawHeaders), 'Connection', 'close']);
