@@ -3,6 +3,7 @@
  * column, files in load order, and a file that cannot be read is named without a position.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -144,14 +145,20 @@ describe('loadConfig reports every file', () => {
     assert.deepEqual(errorsOfLoad(root, 'config/dir.yaml'), ['config/dir.yaml: cannot read: is a directory']);
   });
 
-  test('an unreadable file: permission denied', (t) => {
-    if (process.getuid?.() === 0) {
-      t.skip('root reads any file');
-      return;
-    }
+  test('an unreadable file: permission denied', () => {
     const root = project({ 'config/locked.yaml': 'server:\n  port: 1\n' });
     chmodSync(join(root, 'config/locked.yaml'), 0o000);
-    assert.deepEqual(errorsOfLoad(root, 'config/locked.yaml'), ['config/locked.yaml: cannot read: permission denied']);
+    if (process.getuid?.() !== 0) {
+      assert.deepEqual(errorsOfLoad(root, 'config/locked.yaml'), ['config/locked.yaml: cannot read: permission denied']);
+      return;
+    }
+    // Root reads any file, so the load runs as nobody, from the built loader.
+    for (const dir of [base, root, join(root, 'config')]) chmodSync(dir, 0o755);
+    const loader = new URL('../dist/config/index.js', import.meta.url).href;
+    const script = `import(${JSON.stringify(loader)}).then((c) => { try { c.loadConfig({ root: process.cwd(), configPath: 'config/locked.yaml', mode: 'prod' }); } catch (e) { console.log(JSON.stringify(e.errors.map((x) => x.message))); } });`;
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, uid: 65534, gid: 65534, encoding: 'utf8' });
+    assert.equal(run.status, 0, run.stderr);
+    assert.deepEqual(JSON.parse(run.stdout), ['config/locked.yaml: cannot read: permission denied']);
   });
 
   test('a worker folder with a bad name is reported without a position, and the others still are', () => {

@@ -74,6 +74,13 @@ describe('response parser', () => {
     ['missing CRLF after a chunk', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokXX'],
     ['closed mid-body', 'HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort', { close: true }],
     ['closed mid-head', 'HTTP/1.1 200 OK\r\nContent-', { close: true }],
+    ['a 101 to a request that did not ask to upgrade', 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n'],
+    ['a status below 100', 'HTTP/1.1 099 Odd\r\nContent-Length: 0\r\n\r\n'],
+    ['a bare CR inside a header value', 'HTTP/1.1 200 OK\r\nSet-Cookie: a=1\rInjected: yes\r\nContent-Length: 0\r\n\r\n'],
+    ['a bare LF inside a header value', 'HTTP/1.1 200 OK\r\nSet-Cookie: a=1\nInjected: yes\r\nContent-Length: 0\r\n\r\n'],
+    ['a NUL inside a header value', 'HTTP/1.1 200 OK\r\nX-A: a\0b\r\nContent-Length: 0\r\n\r\n'],
+    ['a header name that is not a token', 'HTTP/1.1 200 OK\r\nX(A): b\r\nContent-Length: 0\r\n\r\n'],
+    ['a negative content-length', 'HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n'],
   ];
   for (const [name, wire, options] of bad) {
     test(`refused: ${name}`, () => assert.throws(() => parse(wire, [], options ?? {}), ResponseParseError));
@@ -81,6 +88,16 @@ describe('response parser', () => {
 
   test('a head larger than the limit is refused', () => {
     assert.throws(() => parse(`HTTP/1.1 200 OK\r\nX-Big: ${'x'.repeat(MAX_HEAD_BYTES)}`), /too large/);
+  });
+
+  test('a head larger than the limit is refused however it arrives: whole in one piece too', () => {
+    assert.throws(() => parse(`HTTP/1.1 200 OK\r\nX-Big: ${'x'.repeat(MAX_HEAD_BYTES)}\r\nContent-Length: 0\r\n\r\n`), /too large/);
+  });
+
+  test('with Transfer-Encoding, a Content-Length is not passed on (it would contradict the framing)', () => {
+    const r = parse('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\nX-A: b\r\n\r\n5\r\nhello\r\n0\r\n\r\n');
+    assert.deepEqual(r.headers, ['Transfer-Encoding', 'chunked', 'X-A', 'b']);
+    assert.equal(r.body, 'hello');
   });
 
   test('a 1 MB body arrives intact in small pieces', () => {

@@ -64,7 +64,7 @@ export class ResponseParser {
         case 'head': {
           const end = input.indexOf('\r\n\r\n');
           // The limit holds however the head arrives: in pieces, or whole in one read.
-          if (end > MAX_HEAD_BYTES || (end < 0 && input.length > MAX_HEAD_BYTES)) this.#fail(`response head over ${MAX_HEAD_BYTES} bytes`);
+          if (end > MAX_HEAD_BYTES || (end < 0 && input.length > MAX_HEAD_BYTES)) this.#fail(`response head too large (over ${MAX_HEAD_BYTES} bytes)`);
           if (end < 0) {
             this.#buffer = input;
             return undefined;
