@@ -208,6 +208,7 @@ export async function startApp(options: AppOptions, hooks: AppHooks = {}): Promi
       proxy?.updateRoutes();
       proxy?.liveReload?.broadcast();
     },
+    metricsAccess: () => endpoint.access(proxy?.http.listening === true ? (proxy.http.address() as AddressInfo) : undefined),
   });
   supervisor.create(config.workers);
   proxy = new ProxyServer({

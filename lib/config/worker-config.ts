@@ -45,10 +45,16 @@ export interface WorkerConfig {
   readonly maxMemoryMb: number;
   /** Log file template with `{name}`, `{date}`, `{port}`; null disables it. */
   readonly logFile: string | null;
+  /**
+   * Whether its instances get the metrics endpoint's credential (TQSERVER_METRICS_AUTHORIZATION),
+   * for a worker that scrapes the server, such as the monitoring dashboard. Off by default: a
+   * secret goes only where it was asked for.
+   */
+  readonly metricsCredentials: boolean;
 }
 
 /** The top-level keys of worker.yaml. */
-export const WORKER_KEYS: readonly string[] = ['path', 'type', 'enabled', 'node', 'bun', 'go', 'exec', 'env', 'scaling', 'max_requests', 'max_memory_mb', 'logging', 'log_file'];
+export const WORKER_KEYS: readonly string[] = ['path', 'type', 'enabled', 'node', 'bun', 'go', 'exec', 'env', 'scaling', 'max_requests', 'max_memory_mb', 'logging', 'log_file', 'metrics_credentials'];
 const TYPES: readonly WorkerType[] = ['node', 'exec', 'bun', 'go'];
 
 /** Normalises a route prefix: leading slash, no trailing slash, no empty or dot segments. */
@@ -177,5 +183,6 @@ export function checkWorkerConfig(node: YamlNode | undefined, name: string, dir:
     maxRequests,
     maxMemoryMb: top.number('max_memory_mb', 0, 0),
     logFile,
+    metricsCredentials: top.bool('metrics_credentials', false),
   };
 }

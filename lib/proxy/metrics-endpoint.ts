@@ -174,6 +174,22 @@ export class MetricsEndpoint {
     return this.#settings.listen === undefined ? this.#serve : notFound;
   }
 
+  /**
+   * How a process on this machine reaches the endpoint: its URL on a loopback address (the main
+   * listener's `main` when it has no listener of its own) and the Authorization header it asks
+   * for. Undefined while metrics are off.
+   */
+  access(main: AddressInfo | undefined): { url: string; authorization: string | undefined } | undefined {
+    const { enabled, path, auth } = this.#settings;
+    const at = this.#settings.listen === undefined ? main : this.address;
+    if (!enabled || at === undefined) return undefined;
+    const host = at.address === '0.0.0.0' ? '127.0.0.1' : at.address === '::' ? '::1' : at.address;
+    const url = `http://${host.includes(':') ? `[${host}]` : host}:${at.port}${path}`;
+    if (auth === undefined) return { url, authorization: undefined };
+    const authorization = auth.kind === 'bearer' ? `Bearer ${auth.token}` : `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}`;
+    return { url, authorization };
+  }
+
   /** Binds `metrics.listen` if the settings ask for it; rejects with the error of `listen()`. */
   start(): Promise<void> {
     return this.apply(this.#settings);

@@ -40,6 +40,8 @@ export interface InstanceOptions {
   readonly mode: Mode;
   /** Project root, against which log paths resolve. */
   readonly root: string;
+  /** The metrics endpoint, if served, for the environment. */
+  readonly metrics?: MetricsAccess | undefined;
 }
 
 /** Fills `{name}`, `{date}` and `{port}` in a log file template. */
@@ -47,9 +49,21 @@ export function logPath(template: string, root: string, name: string, port: numb
   return resolve(root, template.replaceAll('{name}', name).replaceAll('{date}', today()).replaceAll('{port}', String(port)));
 }
 
-/** The environment of the worker contract, over the server's own and the worker's `env`. */
-export function instanceEnv(worker: WorkerConfig, port: number, mode: Mode): NodeJS.ProcessEnv {
-  return {
+/** How a worker reaches the server's metrics endpoint, when it is served. */
+export interface MetricsAccess {
+  /** The endpoint's URL from the worker's side (a loopback address). */
+  readonly url: string;
+  /** The Authorization header value the endpoint asks for, if it asks for one. */
+  readonly authorization: string | undefined;
+}
+
+/**
+ * The environment of the worker contract, over the server's own and the worker's `env`: the
+ * WORKER_* variables; TQSERVER_METRICS_URL while metrics are served; and
+ * TQSERVER_METRICS_AUTHORIZATION only for a worker with `metrics_credentials: true`.
+ */
+export function instanceEnv(worker: WorkerConfig, port: number, mode: Mode, metrics?: MetricsAccess): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
     ...process.env,
     ...worker.env,
     WORKER_PORT: String(port),
@@ -59,6 +73,14 @@ export function instanceEnv(worker: WorkerConfig, port: number, mode: Mode): Nod
     WORKER_TYPE: worker.type,
     WORKER_MODE: mode,
   };
+  // Never inherited from the server's own environment: they describe this server only.
+  delete env.TQSERVER_METRICS_URL;
+  delete env.TQSERVER_METRICS_AUTHORIZATION;
+  if (metrics !== undefined) {
+    env.TQSERVER_METRICS_URL = metrics.url;
+    if (worker.metricsCredentials && metrics.authorization !== undefined) env.TQSERVER_METRICS_AUTHORIZATION = metrics.authorization;
+  }
+  return env;
 }
 
 /**
@@ -124,7 +146,7 @@ export class Instance {
   #stderrCut = false;
 
   constructor(options: InstanceOptions) {
-    const { worker, port, mode, root } = options;
+    const { worker, port, mode, root, metrics } = options;
     this.worker = worker;
     this.slot = options.slot;
     this.port = port;
@@ -142,7 +164,7 @@ export class Instance {
     // A process group of its own, so that stopping the instance also stops what it spawned.
     // stdout goes straight to the log file; stderr passes through tqserver, which keeps its end
     // to say why an instance died.
-    this.#child = spawn(file, args, { cwd: worker.dir, env: instanceEnv(worker, port, mode), stdio: ['ignore', out, 'pipe'], detached: true });
+    this.#child = spawn(file, args, { cwd: worker.dir, env: instanceEnv(worker, port, mode, metrics), stdio: ['ignore', out, 'pipe'], detached: true });
     const log = typeof out === 'number' ? createWriteStream('', { fd: out }) : undefined;
     log?.on('error', () => {});
     this.#child.stderr?.on('data', (chunk: Buffer) => {

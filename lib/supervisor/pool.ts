@@ -11,7 +11,7 @@ import { runBuild } from './build.js';
 import { CRASH_LOOP_FAILURES, decideScale, HEALTH_FAILURES_TO_REPLACE, REFUSED_PAUSE_MS, restartDelayMs, STABLE_UPTIME_MS } from './decisions.js';
 import { DispatchQueue } from './dispatch-queue.js';
 import { probe } from './health.js';
-import { Instance, instanceEnv, type ExitStatus } from './instance.js';
+import { Instance, instanceEnv, type ExitStatus, type MetricsAccess } from './instance.js';
 import type { PortPool } from './port-pool.js';
 import { residentBytes } from './process-memory.js';
 
@@ -22,6 +22,8 @@ export interface PoolContext {
   readonly ports: PortPool;
   readonly observer: ServerObserver;
   readonly log: Logger;
+  /** Where the metrics endpoint is now, for new instances' environment. */
+  readonly metricsAccess?: () => MetricsAccess | undefined;
 }
 
 /** How often the scaler looks at the queue and idle instances. */
@@ -236,7 +238,7 @@ export class WorkerPool {
         this.#ctx.ports.release(port);
         return undefined;
       }
-      instance = new Instance({ worker: this.#config, slot: this.#freeSlot(), port, mode: this.#ctx.mode, root: this.#ctx.server.root });
+      instance = new Instance({ worker: this.#config, slot: this.#freeSlot(), port, mode: this.#ctx.mode, root: this.#ctx.server.root, metrics: this.#ctx.metricsAccess?.() });
     } catch (err) {
       this.#ctx.log.error(`worker ${this.name}: cannot start an instance: ${(err as Error).message}`);
       return undefined;

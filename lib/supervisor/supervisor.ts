@@ -7,6 +7,7 @@ import { join, sep } from 'node:path';
 import type { LoadedConfig, Mode, ServerConfig, WorkerConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
 import type { ServerObserver } from '../observer.js';
+import type { MetricsAccess } from './instance.js';
 import { WorkerPool } from './pool.js';
 import { PortPool } from './port-pool.js';
 import { isWorkerConfigEntry, watchTree } from './watch.js';
@@ -25,6 +26,8 @@ export interface SupervisorOptions {
   readonly onConfigChange?: () => void;
   /** Dev mode: browsers should reload (new code serving, a build failed, a static file changed). */
   readonly onBrowserReload?: () => void;
+  /** Where the metrics endpoint is now, for new instances' environment. */
+  readonly metricsAccess?: () => MetricsAccess | undefined;
 }
 
 /** The pools, by worker name. */
@@ -55,7 +58,7 @@ export class Supervisor {
   }
 
   #create(config: WorkerConfig): WorkerPool {
-    const pool = new WorkerPool(config, { server: this.#server, mode: this.#options.mode, ports: this.#ports, observer: this.#options.observer, log: this.#options.log });
+    const pool = new WorkerPool(config, { server: this.#server, mode: this.#options.mode, ports: this.#ports, observer: this.#options.observer, log: this.#options.log, metricsAccess: this.#options.metricsAccess });
     this.#pools.set(config.name, pool);
     if (this.#options.mode === 'dev') this.#watch(pool);
     return pool;
