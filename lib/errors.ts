@@ -125,3 +125,42 @@ export class ServeError extends TqError {
     return SERVE_ERROR_STATUS[this.code];
   }
 }
+
+/** Codes of {@link SupervisorError}. */
+export type SupervisorErrorCode =
+  /** Every port of workers.port_range_start-end is taken. */
+  | 'ERR_PORTS_EXHAUSTED'
+  /** tqserver itself is out of file descriptors or memory. */
+  | 'ERR_NO_RESOURCES'
+  /** An instance was asked for a state change its state machine does not allow (a bug). */
+  | 'ERR_INSTANCE_STATE';
+
+/** The supervisor could not do what it had to: start an instance, change its state. */
+export class SupervisorError extends TqError {
+  declare readonly code: SupervisorErrorCode;
+
+  constructor(code: SupervisorErrorCode, message: string) {
+    super(code, message);
+  }
+}
+
+/** A listener (server.host/port, metrics.listen) could not be bound; the message names the key to change. */
+export class ListenError extends TqError {
+  declare readonly code: 'ERR_LISTEN';
+  /** The key to change: `server.port`, `server.host` or `metrics.listen`. */
+  readonly key: string;
+
+  constructor(key: string, message: string) {
+    super('ERR_LISTEN', message);
+    this.key = key;
+  }
+}
+
+/** A worker's response is not valid HTTP/1.1 (RFC 9112): it is answered with a 502. */
+export class UpstreamResponseError extends TqError {
+  declare readonly code: 'ERR_UPSTREAM_RESPONSE';
+
+  constructor(message: string) {
+    super('ERR_UPSTREAM_RESPONSE', message);
+  }
+}

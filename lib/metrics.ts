@@ -9,7 +9,7 @@ import type { ExitReason, RequestEvent, ServerObserver } from './observer.js';
 /** Health-check duration buckets, in seconds (.001 .. 1). */
 export const HEALTH_CHECK_BUCKETS: readonly number[] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
 
-/** What the scrape-time gauges read. */
+/** What the gauges of current state read, when scraped. */
 export interface MetricsSource {
   /** Requests being served now. */
   activeRequests(): number;
@@ -95,14 +95,11 @@ export interface ServerMetrics {
 }
 
 /**
- * Registers every tqserver_* family in `registry` and returns the observer that records them.
- * `buckets` are the request-duration bounds (metrics.buckets).
+ * Registers the tqserver_* families recorded from events in `registry` and returns the observer
+ * that records them. `buckets` are the request-duration bounds (metrics.buckets). The families
+ * of current state are registerStateMetrics'.
  */
-export function createServerMetrics(
-  registry: Registry,
-  source: MetricsSource,
-  buckets: readonly number[],
-): ServerMetrics {
+export function createServerMetrics(registry: Registry, buckets: readonly number[]): ServerMetrics {
   // ---- process ---------------------------------------------------------------------------------
   registry.gauge({ name: 'tqserver_process_start_time_seconds', help: 'Unix time the tqserver process started, in seconds.', collect: (g) => g.set(START_TIME) });
   registry.gauge({ name: 'tqserver_process_uptime_seconds', help: 'Seconds since the tqserver process started.', collect: (g) => g.set(process.uptime()) });
@@ -132,34 +129,10 @@ export function createServerMetrics(
   const bytesIn = registry.counter({ name: 'tqserver_bytes_in_total', help: 'Bytes read from client connections (requests, headers included).' });
   const bytesOut = registry.counter({ name: 'tqserver_bytes_out_total', help: 'Bytes written to client connections (responses, headers included).' });
   const connections = registry.counter({ name: 'tqserver_connections_total', help: 'Client connections accepted on the main listener.' });
-  registry.gauge({ name: 'tqserver_active_requests', help: 'Requests being served now.', collect: (g) => g.set(source.activeRequests()) });
 
   // ---- backend: workers and their instances ---------------------------------------------------
   const workerRequests = registry.counter({ name: 'tqserver_worker_requests_total', help: 'Requests routed to a worker (static files included), by status sent (as in tqserver_requests_total).', labelNames: ['worker', 'status'] as const });
   const workerResponses = registry.counter({ name: 'tqserver_worker_http_responses_total', help: 'Responses to requests routed to a worker, by status class (as in tqserver_http_responses_total).', labelNames: ['worker', 'status_group'] as const });
-  const perWorker = (name: string, help: string, read: (w: WorkerState) => number): Gauge<readonly ['worker']> =>
-    registry.gauge({
-      name,
-      help,
-      labelNames: ['worker'] as const,
-      collect: (g) => {
-        g.clear();
-        for (const w of source.workers()) g.labels(w.name).set(read(w));
-      },
-    });
-  perWorker('tqserver_worker_instances', 'Instances of a worker starting or serving.', (w) => w.instances);
-  perWorker('tqserver_worker_instances_healthy', 'Instances of a worker in rotation (healthy).', (w) => w.healthy);
-  perWorker('tqserver_worker_queue_depth', 'Requests waiting for a free instance of a worker.', (w) => w.queueDepth);
-  perWorker('tqserver_worker_up', '1 while at least one instance of the worker is healthy, else 0.', (w) => (w.healthy > 0 ? 1 : 0));
-  registry.gauge({
-    name: 'tqserver_worker_memory_bytes',
-    help: 'Resident memory of each live instance, by worker and instance slot; series of instances that are gone are removed.',
-    labelNames: ['worker', 'instance'] as const,
-    collect: (g) => {
-      g.clear();
-      for (const w of source.workers()) for (const m of w.memory()) if (m.bytes !== undefined) g.labels(w.name, String(m.slot)).set(m.bytes);
-    },
-  });
   const restarts = registry.counter({ name: 'tqserver_worker_restarts_total', help: 'Instances replaced, whatever the reason (crash, failed start, failed health check, reload, change, max_requests, memory).', labelNames: ['worker'] as const });
   const restartReasons = registry.counter({ name: 'tqserver_worker_restarts_by_reason_total', help: 'Instances replaced, by reason.', labelNames: ['worker', 'reason'] as const });
   const buildErrors = registry.counter({ name: 'tqserver_worker_build_errors_total', help: 'Failed builds of a worker.', labelNames: ['worker'] as const });
@@ -241,4 +214,35 @@ export function createServerMetrics(
       workers = next;
     },
   };
+}
+
+/**
+ * Registers the tqserver_* gauges of current state, computed from `source` when scraped:
+ * requests in flight, and each worker's instances, queue and memory.
+ */
+export function registerStateMetrics(registry: Registry, source: MetricsSource): void {
+  registry.gauge({ name: 'tqserver_active_requests', help: 'Requests being served now.', collect: (g) => g.set(source.activeRequests()) });
+  const perWorker = (name: string, help: string, read: (w: WorkerState) => number): Gauge<readonly ['worker']> =>
+    registry.gauge({
+      name,
+      help,
+      labelNames: ['worker'] as const,
+      collect: (g) => {
+        g.clear();
+        for (const w of source.workers()) g.labels(w.name).set(read(w));
+      },
+    });
+  perWorker('tqserver_worker_instances', 'Instances of a worker starting or serving.', (w) => w.instances);
+  perWorker('tqserver_worker_instances_healthy', 'Instances of a worker in rotation (healthy).', (w) => w.healthy);
+  perWorker('tqserver_worker_queue_depth', 'Requests waiting for a free instance of a worker.', (w) => w.queueDepth);
+  perWorker('tqserver_worker_up', '1 while at least one instance of the worker is healthy, else 0.', (w) => (w.healthy > 0 ? 1 : 0));
+  registry.gauge({
+    name: 'tqserver_worker_memory_bytes',
+    help: 'Resident memory of each live instance, by worker and instance slot; series of instances that are gone are removed.',
+    labelNames: ['worker', 'instance'] as const,
+    collect: (g) => {
+      g.clear();
+      for (const w of source.workers()) for (const m of w.memory()) if (m.bytes !== undefined) g.labels(w.name, String(m.slot)).set(m.bytes);
+    },
+  });
 }

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { listenError } from '../lib/app.js';
+import { listenError } from '../lib/listen-error.js';
 import { parseArgs } from '../lib/cli.js';
 import { acceptKey } from '../lib/proxy/index.js';
 import { eventually, http, Project, runToExit, startServer } from './helpers/project.js';

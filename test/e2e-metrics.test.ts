@@ -324,7 +324,11 @@ describe('supervision shows in the metrics', () => {
     const s = await startServer(project);
     try {
       for (const path of ['/gone/echo', '/gone/status/503', '/keep/echo']) await http(s.base, path);
-      await eventually(async () => ((await scrape(s.base)).value('tqserver_health_check_duration_seconds_count', { worker: 'gone' }) > 0 ? true : undefined));
+      // Both workers have been probed, so their health series exist before the reload as after it.
+      await eventually(async () => {
+        const m = await scrape(s.base);
+        return ['gone', 'keep'].every((worker) => m.value('tqserver_health_check_duration_seconds_count', { worker }) > 0) ? true : undefined;
+      });
       const before_ = await scrape(s.base);
       const perWorker = (m: Awaited<ReturnType<typeof scrape>>, worker: string): string[] => m.samples.filter((x) => x.labels.worker === worker).map((x) => x.name);
       assert.ok(perWorker(before_, 'gone').length > 15, perWorker(before_, 'gone').join());

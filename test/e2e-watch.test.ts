@@ -302,7 +302,8 @@ test('Supervisor.stop() stops the watch of the workers directory', async () => {
   const loaded = loadConfig({ root: project.dir, mode: 'dev' });
   let reloads = 0;
   const quiet = { info: () => {}, warn: () => {}, error: () => {}, close: () => {} };
-  const supervisor = new Supervisor({ server: loaded.server, mode: 'dev', observer: {}, log: quiet, onConfigChange: () => reloads++ });
+  const supervisor = new Supervisor({ server: loaded.server, mode: 'dev', observer: {}, log: quiet });
+  supervisor.on('configChange', () => reloads++);
   try {
     await supervisor.startAll();
     project.write('workers/one/config/worker.yaml', 'path: /one\n');

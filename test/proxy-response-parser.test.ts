@@ -1,7 +1,8 @@
 /** The upstream response parser, fed whole and split at every byte boundary. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { MAX_HEAD_BYTES, ResponseParseError, ResponseParser } from '../lib/proxy/response-parser.js';
+import { UpstreamResponseError } from '../lib/errors.js';
+import { MAX_HEAD_BYTES, ResponseParser } from '../lib/proxy/response-parser.js';
 
 interface Result {
   status?: number;
@@ -83,7 +84,7 @@ describe('response parser', () => {
     ['a negative content-length', 'HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n'],
   ];
   for (const [name, wire, options] of bad) {
-    test(`refused: ${name}`, () => assert.throws(() => parse(wire, [], options ?? {}), ResponseParseError));
+    test(`refused: ${name}`, () => assert.throws(() => parse(wire, [], options ?? {}), UpstreamResponseError));
   }
 
   test('a head larger than the limit is refused', () => {

@@ -6,6 +6,8 @@
  * cost that halved the proxy's throughput (see bench/proxy.mjs).
  */
 
+import { UpstreamResponseError } from '../errors.js';
+
 /** Largest response head accepted, like Node's default max header size. */
 export const MAX_HEAD_BYTES = 16 * 1024;
 
@@ -23,9 +25,6 @@ export interface ResponseHandler {
 }
 
 type State = 'head' | 'length' | 'chunk-size' | 'chunk-data' | 'chunk-crlf' | 'trailers' | 'until-close' | 'done' | 'error';
-
-/** Thrown (and then reported by the caller as a broken response) on malformed input. */
-export class ResponseParseError extends Error {}
 
 /** Parses one response; make a new parser per response. */
 export class ResponseParser {
@@ -54,7 +53,7 @@ export class ResponseParser {
 
   /**
    * Feeds bytes. Returns any bytes past the end of this response (a well-behaved upstream sends
-   * none). Throws ResponseParseError on malformed input.
+   * none). Throws UpstreamResponseError on malformed input.
    */
   feed(data: Buffer): Buffer | undefined {
     let input: Buffer = this.#buffer === undefined ? data : Buffer.concat([this.#buffer, data]);
@@ -151,7 +150,7 @@ export class ResponseParser {
 
   #fail(why: string): never {
     this.#state = 'error';
-    throw new ResponseParseError(why);
+    throw new UpstreamResponseError(why);
   }
 
   #finish(): void {

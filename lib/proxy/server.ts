@@ -13,9 +13,11 @@ import type { Mode, ServerConfig } from '../config/index.js';
 import { ServeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ServerObserver } from '../observer.js';
-import type { Instance, Supervisor, WorkerPool } from '../supervisor/index.js';
+import type { Backend, BackendWorker, Upstream } from './backend.js';
 import { sendBuildError, sendError, sendStartError } from './error-page.js';
-import { endToEnd, headerCount, REPLACED_REQUEST_HEADERS, validCorrelationId } from './headers.js';
+import { inTurn, socketDelta } from './connection.js';
+import { bodyFraming, refusal, upstreamHeaders } from './forwarding.js';
+import { validCorrelationId } from './headers.js';
 import { LiveReload, RELOAD_SCRIPT } from './live-reload.js';
 import { methodLabel } from './methods.js';
 import { Router } from './router.js';
@@ -23,148 +25,33 @@ import { serveStatic } from './static.js';
 import { connectionCap, descriptorsNeeded, openFileLimit } from './fd-limit.js';
 import { closingResponse } from './raw-response.js';
 import { proxyUpgrade } from './upgrade.js';
-import { exchange, UpstreamPool, type BodyFraming } from './upstream.js';
+import { exchange, UpstreamPool } from './upstream.js';
 
 /** The `path` label of a request that no worker's route matches. */
 export const UNMATCHED_ROUTE = 'unmatched';
 
-/** Serves the metrics endpoint on the main listener; true if it answered. */
+/** Answers one request for the metrics endpoint. */
 export type MetricsHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
 /** What the proxy needs. */
 export interface ProxyOptions {
   readonly server: ServerConfig;
   readonly mode: Mode;
-  readonly supervisor: Supervisor;
+  /** The workers requests go to. */
+  readonly backend: Backend;
   readonly observer: ServerObserver;
   readonly log: Logger;
-  /** Answers requests for metrics.path on this listener (unset when metrics are off or elsewhere). */
-  readonly metricsHandler?: MetricsHandler | undefined;
+  /**
+   * The handler for requests to metrics.path on this listener, asked per request (a reload may
+   * move or turn off the endpoint); undefined when metrics are off, so workers get the path.
+   */
+  readonly metricsEndpoint?: () => MetricsHandler | undefined;
 }
 
 interface RouteTarget {
-  readonly pool: WorkerPool;
+  readonly worker: BackendWorker;
   /** The worker's public folder, if it has one. */
   readonly publicDir: string | undefined;
-}
-
-const kBytesRead = Symbol('tqserver.bytesRead');
-const kBytesWritten = Symbol('tqserver.bytesWritten');
-const kConnection = Symbol('tqserver.connection');
-
-/**
- * A client connection's requests: the one being served, and those Node parsed behind it
- * (pipelined) that wait their turn.
- */
-interface Connection {
-  busy: boolean;
-  /** Waiting requests, as pairs: request, response, request, response, ... */
-  readonly waiting: (IncomingMessage | ServerResponse)[];
-}
-
-/**
- * A client socket as the server sees it. `_paused` and `parser` are Node's own
- * (lib/_http_server.js): while `_paused` is set, Node keeps the socket and, after the current
- * read, its request parser paused; that is its back-pressure for pipelined requests, and the only
- * way to stop it parsing more of them.
- */
-type ClientSocket = Socket & {
-  [kBytesRead]?: number;
-  [kBytesWritten]?: number;
-  [kConnection]?: Connection;
-  _paused?: boolean;
-  parser?: { pause(): void; resume(): void } | null;
-};
-
-/** Bytes read and written on `socket` since the last call for it (a request's share). */
-function socketDelta(socket: ClientSocket | null): [number, number] {
-  if (socket === null) return [0, 0];
-  const read = socket.bytesRead;
-  const written = socket.bytesWritten;
-  const delta: [number, number] = [read - (socket[kBytesRead] ?? 0), written - (socket[kBytesWritten] ?? 0)];
-  socket[kBytesRead] = read;
-  socket[kBytesWritten] = written;
-  return delta;
-}
-
-/**
- * Requests of one connection that may wait, parsed, behind the one being served before the
- * socket is no longer read. Browsers do not pipeline; a client that sends more is served as fast
- * as it reads, with at most this many (plus the rest of one read) parsed ahead.
- */
-const PIPELINE_DEPTH = 16;
-
-/** Stops reading from `socket` (see ClientSocket). */
-function holdReading(socket: ClientSocket): void {
-  if (socket._paused === true) return;
-  socket._paused = true;
-  socket.pause();
-}
-
-/** Reads from `socket` again. */
-function resumeReading(socket: ClientSocket): void {
-  if (socket._paused !== true) return;
-  socket._paused = false;
-  socket.parser?.resume();
-  socket.resume();
-}
-
-/** The address a client reached this listener at, as an authority (`host:port`). */
-function listenerAuthority(socket: Socket): string {
-  const address = socket.localAddress ?? '127.0.0.1';
-  return `${address.includes(':') ? `[${address}]` : address}:${socket.localPort ?? 0}`;
-}
-
-/**
- * How the request body goes upstream: chunked if it came chunked, else its Content-Length
- * (Node's parser has already refused a request with both, or with an invalid length), else none.
- */
-function bodyFraming(req: IncomingMessage): BodyFraming {
-  if (req.headers['transfer-encoding'] !== undefined) return 'chunked';
-  const length = req.headers['content-length'];
-  return length === undefined ? 0 : Number(length);
-}
-
-/**
- * The headers a request goes to a worker with: the client's end-to-end headers; a Host if an
- * HTTP/1.0 client sent none (the listener's own address: the worker is spoken to in HTTP/1.1,
- * which requires one, and must never see its internal address as the public one);
- * X-Forwarded-For with the client address appended, X-Forwarded-Proto, X-Forwarded-Host,
- * X-Correlation-ID; and framing of tqserver's own for the body.
- */
-function upstreamHeaders(req: IncomingMessage, correlationId: string, body: BodyFraming): string[] {
-  const headers = endToEnd(req.rawHeaders, REPLACED_REQUEST_HEADERS);
-  let host = req.headers.host;
-  if (host === undefined) {
-    host = listenerAuthority(req.socket);
-    headers.push('Host', host);
-  }
-  const forwardedFor = req.headers['x-forwarded-for'];
-  const ip = req.socket.remoteAddress ?? '';
-  headers.push(
-    'X-Forwarded-For', forwardedFor === undefined ? ip : `${forwardedFor}, ${ip}`,
-    'X-Forwarded-Proto', 'http',
-    'X-Forwarded-Host', host,
-    'X-Correlation-ID', correlationId,
-  );
-  if (body === 'chunked') headers.push('Transfer-Encoding', 'chunked');
-  else if (body > 0) headers.push('Content-Length', String(body));
-  return headers;
-}
-
-/**
- * Why a request cannot be forwarded as it is, or undefined. Node's parser has already refused
- * bad framing (both Content-Length and Transfer-Encoding, an invalid or repeated length) and an
- * HTTP/1.1 request without Host.
- */
-function refusal(req: IncomingMessage): [number, string] | undefined {
-  // RFC 9112 3.2: more than one Host is a 400; the two could name different targets to us and to the worker.
-  if (headerCount(req.rawHeaders, 'host') > 1) return [400, 'The request has more than one Host header.'];
-  const te = req.headers['transfer-encoding'];
-  // RFC 9112 6.1: a transfer coding the server does not understand is a 501. Only chunked is
-  // relayed, because the coding before it would be lost on the way.
-  if (te !== undefined && te.trim().toLowerCase() !== 'chunked') return [501, 'Only the chunked transfer coding is supported.'];
-  return undefined;
 }
 
 /** The main listener. */
@@ -187,7 +74,7 @@ export class ProxyServer {
     this.liveReload = options.mode === 'dev' ? new LiveReload() : undefined;
     // Node checks request timeouts every connectionsCheckingInterval (30 s by default), which
     // would make read_timeout_seconds late by up to that much.
-    this.http = createServer({ requestTimeout: 0, headersTimeout: 0, keepAliveTimeout: 0, connectionsCheckingInterval: 1000 }, (req, res) => this.#accept(req, res));
+    this.http = createServer({ requestTimeout: 0, headersTimeout: 0, keepAliveTimeout: 0, connectionsCheckingInterval: 1000 }, (req, res) => inTurn(req, res, this.#serve));
     this.configure(options.server);
     this.http.on('connection', () => this.#options.observer.connectionOpened?.());
     this.http.on('upgrade', (req, socket, head) => {
@@ -213,7 +100,8 @@ export class ProxyServer {
       this.#lastAcceptError = now;
       this.#options.log.error(`cannot accept connections: ${err.code ?? err.message}`);
     });
-    this.updateRoutes();
+    this.#updateRoutes();
+    options.backend.onChange(() => this.#updateRoutes());
   }
 
   /** Requests being served now. */
@@ -239,12 +127,12 @@ export class ProxyServer {
     this.http.keepAliveTimeout = server.server.idleTimeoutSeconds * 1000;
   }
 
-  /** Rebuilds the routing table from the supervisor's pools (after start-up and reloads). */
-  updateRoutes(): void {
+  /** Rebuilds the routing table from the backend's workers (whenever the backend says they changed). */
+  #updateRoutes(): void {
     this.#router = new Router(
-      this.#options.supervisor.pools().map((pool) => {
-        const dir = join(pool.config.dir, 'public');
-        return { prefix: pool.config.path, target: { pool, publicDir: existsSync(dir) ? dir : undefined } };
+      this.#options.backend.workers().map((worker) => {
+        const dir = join(worker.dir, 'public');
+        return { prefix: worker.route, target: { worker, publicDir: existsSync(dir) ? dir : undefined } };
       }),
     );
   }
@@ -260,87 +148,31 @@ export class ProxyServer {
     });
   }
 
-  #devHeaders(pool: WorkerPool, instance?: { port: number; slot: number }): Record<string, string> {
+  #devHeaders(worker: BackendWorker, upstream?: Upstream): Record<string, string> {
     if (this.#options.mode !== 'dev') return {};
-    const c = pool.config;
-    const h: Record<string, string> = { 'X-TQServer-Worker-Name': c.name, 'X-TQServer-Worker-Type': c.type, 'X-TQServer-Worker-Path': c.path };
-    if (instance !== undefined) {
-      h['X-TQServer-Worker-Port'] = String(instance.port);
-      h['X-TQServer-Worker-ID'] = `${c.name}#${instance.slot}`;
+    const h: Record<string, string> = { 'X-TQServer-Worker-Name': worker.name, 'X-TQServer-Worker-Type': worker.type, 'X-TQServer-Worker-Path': worker.route };
+    if (upstream !== undefined) {
+      h['X-TQServer-Worker-Port'] = String(upstream.port);
+      h['X-TQServer-Worker-ID'] = `${worker.name}#${upstream.slot}`;
     }
     return h;
   }
 
-  /**
-   * Takes a request from Node. A connection is served one request at a time, in order (RFC 9112
-   * 9.3): requests pipelined behind the current one wait. Up to PIPELINE_DEPTH of them may wait
-   * with the socket still read (so that a client who leaves is noticed at once); past that, and
-   * while the client does not read its responses, the socket is not read at all. So one client
-   * cannot make tqserver parse, dispatch or buffer thousands of requests it has not answered.
-   */
-  #accept(req: IncomingMessage, res: ServerResponse): void {
-    const socket = req.socket as ClientSocket;
-    let connection = socket[kConnection];
-    if (connection === undefined) {
-      connection = { busy: false, waiting: [] };
-      socket[kConnection] = connection;
-    }
-    if (connection.busy) {
-      connection.waiting.push(req, res);
-      if (connection.waiting.length >= PIPELINE_DEPTH * 2) holdReading(socket);
-      return;
-    }
-    this.#start(connection, socket, req, res);
-  }
-
-  #start(connection: Connection, socket: ClientSocket, req: IncomingMessage, res: ServerResponse): void {
-    connection.busy = true;
+  /** Serves one request when its turn on the connection comes (connection.ts). */
+  readonly #serve = (req: IncomingMessage, res: ServerResponse): void => {
     this.#onRequest(req, res).catch((err: Error) => {
+      // Respond or destroy: an unexpected failure still ends the request.
       this.#options.log.error(`${req.method} ${req.url}: ${err.stack ?? err.message}`);
       if (!res.headersSent && !res.destroyed) sendError(req, res, 500, 'tqserver failed to handle this request.');
       else res.destroy();
     });
-    res.once('close', () => {
-      // A response that did not finish took the connection with it; what waited behind it was
-      // never started, so it has nothing to settle.
-      if (!res.writableFinished || socket.destroyed) {
-        connection.busy = false;
-        connection.waiting.length = 0;
-        return;
-      }
-      // The next response waits until the client has read this one.
-      if (socket.writableNeedDrain) {
-        holdReading(socket);
-        socket.once('drain', () => this.#next(connection, socket));
-      } else {
-        this.#next(connection, socket);
-      }
-    });
-  }
-
-  /** Starts the request that waited longest on `connection`, if any, and reads on when there is room. */
-  #next(connection: Connection, socket: ClientSocket): void {
-    connection.busy = false;
-    if (socket.destroyed) {
-      connection.waiting.length = 0;
-      return;
-    }
-    if (connection.waiting.length > 0) {
-      const req = connection.waiting.shift() as IncomingMessage;
-      const res = connection.waiting.shift() as ServerResponse;
-      this.#start(connection, socket, req, res);
-    }
-    // Node resumes reading on its own whenever the next queued response takes the socket; with
-    // many requests still waiting, it is held again before that takes effect.
-    if (connection.waiting.length < PIPELINE_DEPTH * 2) resumeReading(socket);
-    else holdReading(socket);
-  }
+  };
 
   async #onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
-    const metrics = this.#options.metricsHandler;
+    const metrics = this.#options.metricsEndpoint?.();
     if (metrics !== undefined && path === this.#server.metrics.path) {
       // The endpoint's own requests are not counted; their bytes are not given to the next request.
       res.once('close', () => socketDelta(req.socket));
@@ -358,7 +190,7 @@ export class ProxyServer {
       this.#options.observer.requestDone?.({
         method,
         route: match?.prefix ?? UNMATCHED_ROUTE,
-        worker: match?.target.pool.name,
+        worker: match?.target.worker.name,
         status: res.headersSent ? res.statusCode : 0,
         durationSeconds: (performance.now() - started) / 1000,
         bytesIn,
@@ -382,23 +214,23 @@ export class ProxyServer {
       sendError(req, res, path.startsWith('/') ? 404 : 400, path.startsWith('/') ? 'No worker serves this path.' : 'The request target must be an absolute path.');
       return;
     }
-    const { pool, publicDir } = match.target;
+    const { worker, publicDir } = match.target;
     const correlationId = validCorrelationId(req.headers['x-correlation-id']) ?? randomUUID();
-    const baseHeaders: Record<string, string> = this.#options.mode === 'dev' ? { ...this.#devHeaders(pool), 'X-Correlation-ID': correlationId } : { 'X-Correlation-ID': correlationId };
+    const baseHeaders: Record<string, string> = this.#options.mode === 'dev' ? { ...this.#devHeaders(worker), 'X-Correlation-ID': correlationId } : { 'X-Correlation-ID': correlationId };
     try {
       if (publicDir !== undefined && (await serveStatic(req, res, publicDir, match.rest, baseHeaders))) return;
     } catch {
       // A file that vanished between stat and open: let the worker answer instead.
     }
-    if (this.#options.mode === 'dev' && pool.buildError !== undefined) {
-      sendBuildError(req, res, pool.name, pool.buildError, baseHeaders);
+    if (this.#options.mode === 'dev' && worker.buildError !== undefined) {
+      sendBuildError(req, res, worker.name, worker.buildError, baseHeaders);
       return;
     }
-    if (this.#options.mode === 'dev' && pool.startError !== undefined && pool.liveCount === 0) {
-      sendStartError(req, res, pool.name, pool.startError, baseHeaders);
+    if (this.#options.mode === 'dev' && worker.startFailure !== undefined) {
+      sendStartError(req, res, worker.name, worker.startFailure, baseHeaders);
       return;
     }
-    await this.#dispatch(req, res, pool, match.rest + (q < 0 ? '' : url.slice(q)), correlationId, baseHeaders);
+    await this.#dispatch(req, res, worker, match.rest + (q < 0 ? '' : url.slice(q)), correlationId, baseHeaders);
   }
 
   /**
@@ -406,20 +238,20 @@ export class ProxyServer {
    * queue. Undefined when the request was answered instead (no instance can come) or its client
    * left while it waited.
    */
-  async #instanceFor(req: IncomingMessage, res: ServerResponse, pool: WorkerPool, baseHeaders: Record<string, string>): Promise<Instance | undefined> {
+  async #instanceFor(req: IncomingMessage, res: ServerResponse, worker: BackendWorker, baseHeaders: Record<string, string>): Promise<Upstream | undefined> {
     // Nearly always an instance has room at once; only a request that must wait gets a promise
     // and an AbortController (so that a client who leaves also leaves the queue).
-    const instance = pool.tryAcquire();
+    const instance = worker.tryAcquire();
     if (instance !== undefined) return instance;
     const abort = new AbortController();
     const onClose = (): void => abort.abort();
     res.once('close', onClose);
     try {
-      return await pool.acquire(abort.signal);
+      return await worker.acquire(abort.signal);
     } catch (err) {
       if (!(err instanceof ServeError)) throw err;
-      if (err.code === 'ERR_BUILD_FAILED' && this.#options.mode === 'dev' && pool.buildError !== undefined) sendBuildError(req, res, pool.name, pool.buildError, baseHeaders);
-      else if (err.code === 'ERR_NO_INSTANCE' && this.#options.mode === 'dev' && pool.startError !== undefined) sendStartError(req, res, pool.name, pool.startError, baseHeaders);
+      if (err.code === 'ERR_BUILD_FAILED' && this.#options.mode === 'dev' && worker.buildError !== undefined) sendBuildError(req, res, worker.name, worker.buildError, baseHeaders);
+      else if (err.code === 'ERR_NO_INSTANCE' && this.#options.mode === 'dev' && worker.startFailure !== undefined) sendStartError(req, res, worker.name, worker.startFailure, baseHeaders);
       else if (!abort.signal.aborted) sendError(req, res, err.status, this.#message(err), { ...baseHeaders, 'Retry-After': String(err.retryAfterSeconds ?? 1) });
       return undefined;
     } finally {
@@ -427,27 +259,27 @@ export class ProxyServer {
     }
   }
 
-  async #dispatch(req: IncomingMessage, res: ServerResponse, pool: WorkerPool, path: string, correlationId: string, baseHeaders: Record<string, string>): Promise<void> {
-    let instance = await this.#instanceFor(req, res, pool, baseHeaders);
+  async #dispatch(req: IncomingMessage, res: ServerResponse, worker: BackendWorker, path: string, correlationId: string, baseHeaders: Record<string, string>): Promise<void> {
+    let instance = await this.#instanceFor(req, res, worker, baseHeaders);
     if (instance === undefined) return;
     const body = bodyFraming(req);
     const requestHeaders = upstreamHeaders(req, correlationId, body);
     const headerTimeoutMs = this.#server.server.writeTimeoutSeconds * 1000;
     for (let attempt = 1; ; attempt++) {
       const responseHeaders = ['X-Correlation-ID', correlationId];
-      if (this.#options.mode === 'dev') for (const [k, v] of Object.entries(this.#devHeaders(pool, instance))) responseHeaders.push(k, v);
+      if (this.#options.mode === 'dev') for (const [k, v] of Object.entries(this.#devHeaders(worker, instance))) responseHeaders.push(k, v);
       let err: ServeError | undefined;
       try {
         err = await exchange(req, res, { port: instance.port, path, headerTimeoutMs, requestHeaders, responseHeaders, body }, this.#upstreams);
       } finally {
-        pool.release(instance, err?.code === 'ERR_UPSTREAM_UNREACHABLE');
+        worker.release(instance, err?.code === 'ERR_UPSTREAM_UNREACHABLE');
       }
       if (err === undefined) return;
-      this.#options.log.warn(`${req.method} ${req.url}: worker ${pool.name} instance ${instance}: ${err.message}`);
+      this.#options.log.warn(`${req.method} ${req.url}: worker ${worker.name} instance ${instance}: ${err.message}`);
       // A refused connection never reached a worker and read nothing of the body: it is safe
       // to send again, whatever the method, to another instance.
       if (err.code === 'ERR_UPSTREAM_UNREACHABLE' && attempt === 1 && !res.destroyed) {
-        instance = await this.#instanceFor(req, res, pool, baseHeaders);
+        instance = await this.#instanceFor(req, res, worker, baseHeaders);
         if (instance === undefined) return;
         continue;
       }
@@ -470,7 +302,7 @@ export class ProxyServer {
       this.liveReload.accept(req, socket);
       return;
     }
-    const metrics = this.#options.metricsHandler;
+    const metrics = this.#options.metricsEndpoint?.();
     if (metrics !== undefined && path === this.#server.metrics.path) {
       // RFC 9110 7.8: a server may ignore Upgrade. The endpoint answers as for any GET, on a
       // connection that then closes; it is never a worker's to answer.
@@ -484,11 +316,11 @@ export class ProxyServer {
     const started = performance.now();
     const match = path.startsWith('/') ? this.#router.match(path) : undefined;
     const done = (status: number): void => {
-      const [bytesIn, bytesOut] = socketDelta(socket as ClientSocket);
+      const [bytesIn, bytesOut] = socketDelta(socket as Socket);
       this.#options.observer.requestDone?.({
         method: methodLabel(req.method),
         route: match?.prefix ?? UNMATCHED_ROUTE,
-        worker: match?.target.pool.name,
+        worker: match?.target.worker.name,
         status,
         durationSeconds: (performance.now() - started) / 1000,
         bytesIn,
@@ -506,13 +338,13 @@ export class ProxyServer {
     if (refused !== undefined) return refuse(refused[0], refused[1]);
     // A body announced on an upgrade would be mistaken for the new protocol's first bytes.
     if (bodyFraming(req) !== 0) return refuse(400, 'An upgrade request cannot carry a body.');
-    const { pool } = match.target;
+    const { worker } = match.target;
     const abort = new AbortController();
     const onClose = (): void => abort.abort();
     socket.once('close', onClose);
-    let instance: Instance;
+    let instance: Upstream;
     try {
-      instance = await pool.acquire(abort.signal);
+      instance = await worker.acquire(abort.signal);
     } catch (err) {
       if (!(err instanceof ServeError)) throw err;
       if (abort.signal.aborted) done(0);
@@ -527,7 +359,7 @@ export class ProxyServer {
       const timeoutMs = this.#server.server.writeTimeoutSeconds * 1000;
       await proxyUpgrade(req, socket, head, { port: instance.port, path: match.rest + (q < 0 ? '' : url.slice(q)), headers, timeoutMs }, done);
     } finally {
-      pool.release(instance);
+      worker.release(instance);
     }
   }
 

@@ -1,5 +1,11 @@
 /** Running a worker's build command and keeping its output for the build-error page. */
 import { spawn } from 'node:child_process';
+import type { Mode, WorkerConfig } from '../config/index.js';
+import type { Logger } from '../log.js';
+import { instanceEnv } from './instance.js';
+
+/** The longest a build may run. */
+const BUILD_TIMEOUT_MS = 10 * 60_000;
 
 /** Output kept from a build (the tail beyond this is dropped). */
 const MAX_OUTPUT = 256 * 1024;
@@ -43,4 +49,23 @@ export function runBuild(argv: readonly string[], cwd: string, env: NodeJS.Proce
       resolve({ ok, output, durationSeconds: seconds() });
     });
   });
+}
+
+/**
+ * Builds `worker` if it has a build step (an ok result with no output if not), logging the start,
+ * the time taken, or the end of a failure's output. `serving` says whether instances of the
+ * previous build keep serving, for the log.
+ */
+export async function buildWorker(worker: WorkerConfig, mode: Mode, log: Logger, serving: boolean): Promise<BuildResult> {
+  const argv = worker.build;
+  if (argv === undefined) return { ok: true, output: '', durationSeconds: 0 };
+  log.info(`worker ${worker.name}: building (${argv.join(' ')})`);
+  const result = await runBuild(argv, worker.dir, instanceEnv(worker, 0, mode), BUILD_TIMEOUT_MS);
+  if (result.ok) {
+    log.info(`worker ${worker.name}: built in ${result.durationSeconds.toFixed(2)} s`);
+  } else {
+    const tail = result.output.trim().split('\n').slice(-5).join('\n  ');
+    log.error(`worker ${worker.name}: build failed${serving ? '; the running instances keep serving' : ''}:\n  ${tail}`);
+  }
+  return result;
 }

@@ -8,6 +8,7 @@ import { dirname, resolve } from 'node:path';
 import type { Mode, WorkerConfig } from '../config/index.js';
 import { today } from '../log.js';
 import type { ExitReason, InstanceInfo } from '../observer.js';
+import { SupervisorError } from '../errors.js';
 import { probe } from './health.js';
 
 /**
@@ -108,6 +109,8 @@ function trackGroup(pid: number): void {
 
 /** How much of an instance's stderr is kept in memory. */
 const STDERR_TAIL_BYTES = 4096;
+/** How many lines of stderr an explanation quotes. */
+const STDERR_LINES = 12;
 /** How long an exit waits for the rest of the instance's stderr. */
 const STDERR_DRAIN_MS = 200;
 
@@ -117,22 +120,13 @@ export class Instance {
   readonly slot: number;
   readonly port: number;
   readonly startedAt = Date.now();
-  /** Requests forwarded and not yet finished. */
-  inflight = 0;
-  /** Requests finished. */
-  served = 0;
-  /** When inflight last became 0. */
-  idleSince = Date.now();
-  /** Why the supervisor stopped it; unset for a process that exits on its own. */
-  exitReason: ExitReason | undefined;
-  /** Set once a replacement has been asked for, so it is asked for once. */
-  replacing = false;
-  /** Whether it ever became healthy; a process that exits before that failed to start. */
-  wasHealthy = false;
-  /** Health probes failed in a row (a success resets it). */
-  healthFailures = 0;
-  /** Until when it is skipped by dispatch, after it refused a connection (ms since the epoch). */
-  refusedUntil = 0;
+  #inflight = 0;
+  #served = 0;
+  #idleSince = Date.now();
+  #retiredFor: ExitReason | undefined;
+  #wasHealthy = false;
+  #healthFailures = 0;
+  #refusedUntil = 0;
   /** Resolves when the process is gone. */
   readonly exited: Promise<ExitStatus>;
   /** The log file its output goes to, if any. */
@@ -211,11 +205,81 @@ export class Instance {
     });
   }
 
+  /**
+   * `instance <name> <what>`, followed by the last lines it wrote to stderr, if any: why it
+   * failed, for the log and the dev-mode start-failure page.
+   */
+  explain(what: string): string {
+    const stderr = this.stderrTail();
+    const head = `instance ${this} ${what}`;
+    return stderr === '' ? head : `${head}; its stderr ended with:\n${stderr.split('\n').slice(-STDERR_LINES).join('\n')}`;
+  }
+
   /** The last lines it wrote to stderr (at most STDERR_TAIL_BYTES), or ''. */
   stderrTail(): string {
     const text = this.#stderrTail.toString('utf8');
     // Once cut, the first line is a fragment.
     return (this.#stderrCut ? text.slice(text.indexOf('\n') + 1) : text).trimEnd();
+  }
+
+  /** Requests forwarded and not yet finished. */
+  get inflight(): number {
+    return this.#inflight;
+  }
+
+  /** Requests finished. */
+  get served(): number {
+    return this.#served;
+  }
+
+  /** When `inflight` last became 0 (ms since the epoch). */
+  get idleSince(): number {
+    return this.#idleSince;
+  }
+
+  /** Whether it ever became healthy; a process that exits before that failed to start. */
+  get wasHealthy(): boolean {
+    return this.#wasHealthy;
+  }
+
+  /** Why the supervisor retired it; undefined for a process that exits on its own. */
+  get exitReason(): ExitReason | undefined {
+    return this.#retiredFor;
+  }
+
+  /**
+   * Marks it retired for `reason`: it takes no new requests and its exit is planned. Returns
+   * false if it was retired already (then nothing changes), so each retirement happens once.
+   */
+  retire(reason: ExitReason): boolean {
+    if (this.#retiredFor !== undefined || this.#state === 'exited') return false;
+    this.#retiredFor = reason;
+    return true;
+  }
+
+  /** Whether it is retired (or gone), so takes no new requests. */
+  get retired(): boolean {
+    return this.#retiredFor !== undefined;
+  }
+
+  /** Records one periodic health probe; returns how many failed in a row, 0 after a success. */
+  recordHealth(ok: boolean): number {
+    this.#healthFailures = ok ? 0 : this.#healthFailures + 1;
+    return this.#healthFailures;
+  }
+
+  /** Its port refused a connection: dispatch passes it over until `until` (ms since the epoch). */
+  refusedConnections(until: number): void {
+    this.#refusedUntil = until;
+  }
+
+  /**
+   * Whether a request may go to it now: healthy (a retired instance stays in rotation until it
+   * drains), not refusing connections, with room under `maxConcurrency` and under `budget`
+   * requests in all (served and in flight).
+   */
+  canTake(maxConcurrency: number, budget: number, nowMs: number): boolean {
+    return this.#state === 'healthy' && this.#inflight < maxConcurrency && this.#served + this.#inflight < budget && this.#refusedUntil <= nowMs;
   }
 
   /** The current state. */
@@ -240,9 +304,9 @@ export class Instance {
   /** Moves to `to`; throws on a transition the table does not allow (a supervisor bug). */
   transition(to: InstanceState): void {
     if (this.#state === to) return;
-    if (!TRANSITIONS[this.#state].includes(to)) throw new Error(`instance ${this}: no transition ${this.#state} -> ${to}`);
+    if (!TRANSITIONS[this.#state].includes(to)) throw new SupervisorError('ERR_INSTANCE_STATE', `instance ${this}: no transition ${this.#state} -> ${to}`);
     this.#state = to;
-    if (to === 'healthy') this.wasHealthy = true;
+    if (to === 'healthy') this.#wasHealthy = true;
   }
 
   /**
@@ -267,15 +331,15 @@ export class Instance {
 
   /** Counts one request in flight. */
   begin(): void {
-    this.inflight++;
+    this.#inflight++;
   }
 
   /** Counts one request finished. */
   end(): void {
-    this.inflight--;
-    this.served++;
-    if (this.inflight === 0) {
-      this.idleSince = Date.now();
+    this.#inflight--;
+    this.#served++;
+    if (this.#inflight === 0) {
+      this.#idleSince = Date.now();
       this.#notifyIdle();
     }
   }
@@ -288,7 +352,7 @@ export class Instance {
 
   /** Resolves when no request is in flight (or the process is gone), or after `timeoutMs`. */
   whenIdle(timeoutMs: number): Promise<void> {
-    if (this.inflight <= 0 || this.#state === 'exited') return Promise.resolve();
+    if (this.#inflight <= 0 || this.#state === 'exited') return Promise.resolve();
     return new Promise((resolveIdle) => {
       const timer = setTimeout(resolveIdle, timeoutMs);
       this.#idleWaiters.push(() => {

@@ -1,19 +1,22 @@
 /**
- * The instances of one worker: build, start, dispatch with a bounded queue, scale, probe,
- * replace (crash, failed health check, max_requests, memory) and restart without dropping a
- * request.
+ * The instances of one worker: build, start, scale, replace (crash, failed health checks,
+ * max_requests, memory) and restart without dropping a request. Which instance a request goes to
+ * is dispatcher.ts; what a periodic checkup finds is checkup.ts; a rolling restart is rollout.ts.
+ * Every instance leaves through one path, #retire.
  */
 import type { Mode, ServerConfig, WorkerConfig } from '../config/index.js';
 import { ServeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ExitReason, InstanceInfo, ServerObserver } from '../observer.js';
-import { runBuild } from './build.js';
-import { CRASH_LOOP_FAILURES, decideScale, HEALTH_FAILURES_TO_REPLACE, REFUSED_PAUSE_MS, restartDelayMs, STABLE_UPTIME_MS } from './decisions.js';
-import { DispatchQueue } from './dispatch-queue.js';
-import { probe } from './health.js';
-import { Instance, instanceEnv, type ExitStatus, type MetricsAccess } from './instance.js';
+import { buildWorker } from './build.js';
+import { checkup } from './checkup.js';
+import { CrashLoop } from './crash-loop.js';
+import { decideScale, HEALTH_FAILURES_TO_REPLACE, REFUSED_PAUSE_MS } from './decisions.js';
+import { Dispatcher } from './dispatcher.js';
+import { Instance, type ExitStatus, type MetricsAccess } from './instance.js';
 import type { PortPool } from './port-pool.js';
 import { residentBytes } from './process-memory.js';
+import { rollOut, sleep } from './rollout.js';
 
 /** What every pool shares. */
 export interface PoolContext {
@@ -28,8 +31,6 @@ export interface PoolContext {
 
 /** How often the scaler looks at the queue and idle instances. */
 const SCALE_TICK_MS = 250;
-/** The longest a build may run. */
-const BUILD_TIMEOUT_MS = 10 * 60_000;
 
 /** A live instance as the metrics see it. */
 export interface InstanceSnapshot {
@@ -38,17 +39,25 @@ export interface InstanceSnapshot {
   readonly residentBytes: number | undefined;
 }
 
+/**
+ * How a retired instance is replaced: `first` starts the replacement and waits until it is
+ * healthy before draining (memory); `alongside` starts it at once (max_requests); `heal` lets the
+ * scaler bring the pool back to min_workers (failed health checks); `none` for a planned exit.
+ */
+type Replacement = 'first' | 'alongside' | 'heal' | 'none';
+
+/** Reasons that stop an instance without replacing it: not counted as restarts. */
+const NOT_REPLACED: ReadonlySet<ExitReason> = new Set(['scale_down', 'shutdown', 'removed']);
+
 /** The instances of one worker. */
 export class WorkerPool {
   #config: WorkerConfig;
   readonly #ctx: PoolContext;
   readonly #instances: Instance[] = [];
-  readonly #queue: DispatchQueue<Instance>;
+  readonly #dispatch: Dispatcher;
   #spawning = 0;
-  #consecutiveCrashes = 0;
-  #noStartBefore = 0;
+  readonly #crashes = new CrashLoop();
   #buildError: string | undefined;
-  /** Why the last instance failed to start, with its stderr, until one becomes healthy. */
   #startError: string | undefined;
   #stopped = false;
   /** False until start() has run: before that the scaler leaves starting to start(). */
@@ -58,12 +67,11 @@ export class WorkerPool {
   #scaleTimer: NodeJS.Timeout | undefined;
   #healthTimer: NodeJS.Timeout | undefined;
   #healTimer: NodeJS.Timeout | undefined;
-  #roundRobin = 0;
 
   constructor(config: WorkerConfig, ctx: PoolContext) {
     this.#config = config;
     this.#ctx = ctx;
-    this.#queue = new DispatchQueue(config.name);
+    this.#dispatch = new Dispatcher(config.name, this.#instances, () => ({ maxConcurrency: this.#config.scaling.maxConcurrency, maxRequests: this.#config.maxRequests }));
   }
 
   get config(): WorkerConfig {
@@ -74,39 +82,33 @@ export class WorkerPool {
     return this.#config.name;
   }
 
+  get type(): string {
+    return this.#config.type;
+  }
+
+  /** The route prefix. */
+  get route(): string {
+    return this.#config.path;
+  }
+
+  /** The worker's folder. */
+  get dir(): string {
+    return this.#config.dir;
+  }
+
+  /** Why its instances fail to start, while none is alive (the dev-mode start-failure page). */
+  get startFailure(): string | undefined {
+    return this.liveCount === 0 ? this.#startError : undefined;
+  }
+
   /** The compiler output of the last failed build, until a build succeeds. */
   get buildError(): string | undefined {
     return this.#buildError;
   }
 
-  /**
-   * Why instances fail to start (the reason and the end of their stderr), while none has become
-   * healthy since: for the dev-mode start-failure page.
-   */
-  get startError(): string | undefined {
-    return this.#startError;
-  }
-
-  /**
-   * Whether the worker is crash-looping with nothing alive: its instances keep failing, and
-   * the next start waits for the backoff. Requests are then refused at once, not queued.
-   */
-  #crashLooping(): boolean {
-    return this.#consecutiveCrashes >= CRASH_LOOP_FAILURES && this.#spawning === 0 && this.liveCount === 0;
-  }
-
-  #noInstanceError(): ServeError {
-    const waitMs = Math.max(0, this.#noStartBefore - Date.now());
-    return new ServeError(
-      'ERR_NO_INSTANCE',
-      `worker ${this.name} has no instance running: its instances keep failing (${this.#consecutiveCrashes} in a row); the next start is in ${(waitMs / 1000).toFixed(1)} s`,
-      Math.max(1, Math.ceil(waitMs / 1000)),
-    );
-  }
-
   /** Instances starting or serving (draining ones excluded). */
   get liveCount(): number {
-    return this.#instances.filter((i) => i.state === 'starting' || i.state === 'healthy').length;
+    return this.#live().length;
   }
 
   /** Instances in rotation. */
@@ -116,7 +118,7 @@ export class WorkerPool {
 
   /** Requests waiting for an instance. */
   get queueDepth(): number {
-    return this.#queue.length;
+    return this.#dispatch.waiting;
   }
 
   /** Every instance whose process is alive, with its resident memory (read now). */
@@ -144,10 +146,10 @@ export class WorkerPool {
   // ---- dispatch ------------------------------------------------------------------------------
 
   /**
-   * An instance to send one request to, its in-flight count already raised: the healthy one with
-   * the fewest requests in flight, below max_concurrency. Otherwise the request waits in the
-   * queue: ERR_QUEUE_FULL when the queue is full, ERR_QUEUE_TIMEOUT after queue_timeout_ms,
-   * ERR_BUILD_FAILED / ERR_SHUTTING_DOWN when no instance can come. Call {@link release} after.
+   * An instance to send one request to, its in-flight count already raised. Otherwise the
+   * request waits in the queue: ERR_QUEUE_FULL when the queue is full, ERR_QUEUE_TIMEOUT after
+   * queue_timeout_ms, ERR_BUILD_FAILED / ERR_NO_INSTANCE / ERR_SHUTTING_DOWN at once when no
+   * instance can come soon. Call {@link release} after.
    */
   acquire(signal?: AbortSignal): Promise<Instance> {
     if (this.#stopped) return Promise.reject(new ServeError('ERR_SHUTTING_DOWN', `worker ${this.name} is stopping`));
@@ -158,22 +160,17 @@ export class WorkerPool {
     }
     if (this.#crashLooping()) return Promise.reject(this.#noInstanceError());
     const { queueCapacity, queueTimeoutMs } = this.#ctx.server.workers;
-    if (this.#queue.length >= queueCapacity) {
-      return Promise.reject(new ServeError('ERR_QUEUE_FULL', `worker ${this.name}: ${this.#queue.length} requests are already waiting`));
+    if (this.#dispatch.waiting >= queueCapacity) {
+      return Promise.reject(new ServeError('ERR_QUEUE_FULL', `worker ${this.name}: ${this.#dispatch.waiting} requests are already waiting`));
     }
-    const waiting = this.#queue.wait(queueTimeoutMs, signal);
+    const waiting = this.#dispatch.wait(queueTimeoutMs, signal);
     this.#scale();
     return waiting;
   }
 
-  /**
-   * The fast path of {@link acquire}: an instance with room right now (its in-flight count
-   * raised), or undefined, without allocating a promise. Nothing waiting is passed over: while
-   * requests wait in the queue, a new one waits behind them.
-   */
+  /** The fast path of {@link acquire}: an instance with room right now, or undefined, without allocating a promise. */
   tryAcquire(): Instance | undefined {
-    if (this.#stopped || this.#queue.length > 0) return undefined;
-    return this.#pick();
+    return this.#stopped ? undefined : this.#dispatch.tryPick();
   }
 
   /**
@@ -183,42 +180,37 @@ export class WorkerPool {
    */
   release(instance: Instance, refused = false): void {
     instance.end();
-    if (refused) instance.refusedUntil = Date.now() + REFUSED_PAUSE_MS;
+    if (refused) instance.refusedConnections(Date.now() + REFUSED_PAUSE_MS);
     const { maxRequests } = this.#config;
-    if (maxRequests > 0 && instance.served >= maxRequests && instance.state === 'healthy') this.#replace(instance, 'max_requests', true);
-    this.#dispatchQueue();
-  }
-
-  #pick(): Instance | undefined {
-    const list = this.#instances;
-    const n = list.length;
-    const cap = this.#config.scaling.maxConcurrency;
-    // An instance never gets more requests than max_requests allows, counting those in flight.
-    const budget = this.#config.maxRequests > 0 ? this.#config.maxRequests : Infinity;
-    let best: Instance | undefined;
-    let bestAt = 0;
-    let now = 0;
-    for (let k = 0; k < n; k++) {
-      const at = (this.#roundRobin + k) % n;
-      const candidate = list[at] as Instance;
-      if (candidate.state !== 'healthy' || candidate.inflight >= cap || candidate.served + candidate.inflight >= budget) continue;
-      if (candidate.refusedUntil !== 0 && candidate.refusedUntil > (now ||= Date.now())) continue;
-      if (best === undefined || candidate.inflight < best.inflight) {
-        best = candidate;
-        bestAt = at;
-      }
+    if (maxRequests > 0 && instance.served >= maxRequests && instance.state === 'healthy' && !instance.retired) {
+      this.#ctx.log.info(`worker ${this.name}: replacing instance ${instance} (max_requests)`);
+      void this.#retire(instance, 'max_requests', 'alongside');
     }
-    if (best === undefined) return undefined;
-    this.#roundRobin = bestAt + 1;
-    best.begin();
-    return best;
+    this.#dispatch.serveQueue();
   }
 
-  #dispatchQueue(): void {
-    this.#queue.serve(() => this.#pick());
+  /**
+   * Whether the worker is crash-looping with nothing alive: its instances keep failing, and
+   * the next start waits for the backoff. Requests are then refused at once, not queued.
+   */
+  #crashLooping(): boolean {
+    return this.#crashes.looping && this.#spawning === 0 && this.liveCount === 0;
   }
 
-  // ---- starting and stopping instances ------------------------------------------------------
+  #noInstanceError(): ServeError {
+    const waitMs = this.#crashes.waitMs(Date.now());
+    return new ServeError(
+      'ERR_NO_INSTANCE',
+      `worker ${this.name} has no instance running: its instances keep failing (${this.#crashes.failures} in a row); the next start is in ${(waitMs / 1000).toFixed(1)} s`,
+      Math.max(1, Math.ceil(waitMs / 1000)),
+    );
+  }
+
+  // ---- starting and retiring instances ------------------------------------------------------
+
+  #live(): Instance[] {
+    return this.#instances.filter((i) => i.state === 'starting' || i.state === 'healthy');
+  }
 
   #freeSlot(): number {
     const used = new Set(this.#instances.map((i) => i.slot));
@@ -254,16 +246,50 @@ export class WorkerPool {
       this.#startError = undefined;
       this.#ctx.log.info(`worker ${this.name}: instance ${instance} is healthy`);
       this.#ctx.observer.instanceReady?.(instance.info());
-      this.#dispatchQueue();
+      this.#dispatch.serveQueue();
       return instance;
     }
     if (instance.state === 'starting') {
-      this.#startError = withOutput(`instance ${instance} failed to start: ${ready}`, instance.stderrTail());
-      this.#ctx.log.error(`worker ${this.name}: ${indent(this.#startError)}${instance.logFile ? `\n  (see ${instance.logFile})` : ''}`);
-      instance.exitReason = 'start_failed';
-      await instance.stop(this.#ctx.server.workers.shutdownGracePeriodMs);
+      this.#startError = instance.explain(`failed to start: ${ready}`);
+      this.#ctx.log.error(`worker ${this.name}: ${forLog(this.#startError, instance)}`);
+      await this.#retire(instance, 'start_failed', 'none');
     }
     return undefined;
+  }
+
+  /**
+   * Takes `instance` out of service for `reason`, once, whatever asks: drains it (no new
+   * requests; those in flight may finish within the grace period) and stops it, with the
+   * replacement `replacement` says. Resolves when it has exited.
+   */
+  #retire(instance: Instance, reason: ExitReason, replacement: Replacement): Promise<void> {
+    if (!instance.retire(reason)) return instance.exited.then(() => undefined);
+    if (!NOT_REPLACED.has(reason) && reason !== 'start_failed') this.#ctx.observer.instanceReplaced?.(this.name, reason);
+    switch (replacement) {
+      case 'first':
+        return this.#spawn().then(() => this.#drain(instance));
+      case 'alongside': {
+        const drained = this.#drain(instance);
+        void this.#spawn();
+        return drained;
+      }
+      case 'heal': {
+        const drained = this.#drain(instance);
+        this.#scale();
+        return drained;
+      }
+      case 'none':
+        return this.#drain(instance);
+    }
+  }
+
+  /** Out of rotation, requests in flight finish (up to the grace period), then stopped. */
+  async #drain(instance: Instance): Promise<void> {
+    if (instance.state === 'exited') return;
+    if (instance.state !== 'stopping') instance.transition('draining');
+    const grace = this.#ctx.server.workers.shutdownGracePeriodMs;
+    await instance.whenIdle(grace);
+    await instance.stop(grace);
   }
 
   #onExit(instance: Instance, status: ExitStatus): void {
@@ -277,60 +303,30 @@ export class WorkerPool {
     const how = status.error ?? (status.signal !== null ? `signal ${status.signal}` : `code ${status.code}`);
     if (instance.exitReason === undefined) {
       // Exited on its own: say how, and what it last said (a timed-out start was logged already).
-      const what = withOutput(`instance ${instance} ${reason === 'crash' ? 'exited unexpectedly' : 'exited during start-up'} (${how})`, instance.stderrTail());
+      const what = instance.explain(`${reason === 'crash' ? 'exited unexpectedly' : 'exited during start-up'} (${how})`);
       if (reason === 'start_failed') this.#startError = what;
-      this.#ctx.log.warn(`worker ${this.name}: ${indent(what)}${instance.logFile ? `\n  (see ${instance.logFile})` : ''}`);
+      this.#ctx.log.warn(`worker ${this.name}: ${forLog(what, instance)}`);
     }
-    this.#consecutiveCrashes = Date.now() - instance.startedAt >= STABLE_UPTIME_MS ? 1 : this.#consecutiveCrashes + 1;
-    const delay = restartDelayMs(this.#consecutiveCrashes);
+    const delay = this.#crashes.failed(instance.startedAt, Date.now());
     if (delay > 0) {
-      this.#ctx.log.warn(`worker ${this.name}: crash loop (${this.#consecutiveCrashes} failures in a row); next start in ${delay} ms`);
+      this.#ctx.log.warn(`worker ${this.name}: crash loop (${this.#crashes.failures} failures in a row); next start in ${delay} ms`);
     }
-    this.#noStartBefore = Date.now() + delay;
     // Requests waiting for an instance that will not come soon are told so now, not at their timeout.
-    if (this.#crashLooping()) this.#queue.rejectAll(this.#noInstanceError());
+    if (this.#crashLooping()) this.#dispatch.rejectAll(this.#noInstanceError());
     this.#ctx.observer.instanceReplaced?.(this.name, reason);
     clearTimeout(this.#healTimer);
     this.#healTimer = setTimeout(() => this.#scale(), delay);
     this.#healTimer.unref();
   }
 
-  /** Takes `instance` out of rotation, waits for its requests (up to the grace period), stops it. */
-  async #drain(instance: Instance, reason: ExitReason): Promise<void> {
-    if (instance.state === 'exited' || instance.state === 'stopping') return;
-    instance.exitReason ??= reason;
-    instance.transition('draining');
-    const grace = this.#ctx.server.workers.shutdownGracePeriodMs;
-    await instance.whenIdle(grace);
-    await instance.stop(grace);
-  }
-
-  /**
-   * Replaces `instance`. With `drainFirst` (max_requests) it leaves the rotation at once and its
-   * replacement starts alongside, so it serves no more than its budget (requests wait in the
-   * queue meanwhile); otherwise (memory) the replacement is healthy before it drains.
-   */
-  #replace(instance: Instance, reason: ExitReason, drainFirst: boolean): void {
-    if (instance.replacing) return;
-    instance.replacing = true;
-    this.#ctx.observer.instanceReplaced?.(this.name, reason);
-    this.#ctx.log.info(`worker ${this.name}: replacing instance ${instance} (${reason})`);
-    if (drainFirst) {
-      void this.#drain(instance, reason);
-      void this.#spawn();
-    } else {
-      void this.#spawn().then(() => this.#drain(instance, reason));
-    }
-  }
-
-  // ---- timers: scaling and health -----------------------------------------------------------
+  // ---- timers: scaling and checkups ---------------------------------------------------------
 
   #scale(): void {
     if (this.#stopped || this.#restarting || !this.#started) return;
     const now = Date.now();
-    const live = this.#instances.filter((i) => i.state === 'starting' || i.state === 'healthy');
+    const live = this.#live();
     const action = decideScale({
-      queueDepth: this.#queue.length,
+      queueDepth: this.#dispatch.waiting,
       live: live.length + this.#spawning,
       starting: live.filter((i) => i.state === 'starting').length + this.#spawning,
       minWorkers: this.#config.scaling.minWorkers,
@@ -339,7 +335,7 @@ export class WorkerPool {
       scaleDownDelayMs: this.#config.scaling.scaleDownDelaySeconds * 1000,
       idle: live.filter((i) => i.state === 'healthy' && i.inflight === 0).map((i) => ({ id: i.slot, idleSinceMs: i.idleSince })),
       nowMs: now,
-      canStart: this.#buildError === undefined && now >= this.#noStartBefore,
+      canStart: this.#buildError === undefined && this.#crashes.canStart(now),
     });
     if (action.kind === 'start') {
       for (let i = 0; i < action.count; i++) void this.#spawn();
@@ -347,7 +343,7 @@ export class WorkerPool {
       const victim = live.find((i) => i.slot === action.id);
       if (victim !== undefined) {
         this.#ctx.log.info(`worker ${this.name}: scaling down, stopping idle instance ${victim}`);
-        void this.#drain(victim, 'scale_down');
+        void this.#retire(victim, 'scale_down', 'none');
       }
     }
   }
@@ -355,39 +351,35 @@ export class WorkerPool {
   async #checkHealth(): Promise<void> {
     if (this.#stopped) return;
     const { healthCheckTimeoutMs } = this.#ctx.server.workers;
-    const limit = this.#config.maxMemoryMb * 1024 * 1024;
+    const maxMemoryBytes = this.#config.maxMemoryMb * 1024 * 1024;
+    const healthy = this.#instances.filter((i) => i.state === 'healthy' && !i.retired);
     await Promise.all(
-      this.#instances
-        .filter((i) => i.state === 'healthy')
-        .map(async (instance) => {
-          const result = await probe(instance.port, healthCheckTimeoutMs);
+      healthy.map(async (instance) => {
+        const { probe, verdict } = await checkup(instance, healthCheckTimeoutMs, maxMemoryBytes);
+        const log = this.#ctx.log;
+        if (verdict.kind === 'not_counted') {
           // A probe that tqserver's own stall or shortage failed says nothing about the worker.
-          if (result.inconclusive === true) {
-            this.#ctx.log.warn(`worker ${this.name}: health check of instance ${instance} not counted: ${result.error}`);
+          log.warn(`worker ${this.name}: health check of instance ${instance} not counted: ${verdict.why}`);
+          return;
+        }
+        this.#ctx.observer.healthCheck?.(this.name, probe.durationSeconds, probe.ok);
+        if (instance.state !== 'healthy' || instance.retired) return;
+        switch (verdict.kind) {
+          case 'failing':
+            log.warn(`worker ${this.name}: instance ${instance} failed its health check (${verdict.why}); ${verdict.failures} of ${HEALTH_FAILURES_TO_REPLACE} in a row replace it`);
             return;
-          }
-          this.#ctx.observer.healthCheck?.(this.name, result.durationSeconds, result.ok);
-          if (instance.state !== 'healthy' || instance.replacing) return;
-          if (!result.ok) {
-            instance.healthFailures++;
-            if (instance.healthFailures < HEALTH_FAILURES_TO_REPLACE) {
-              this.#ctx.log.warn(`worker ${this.name}: instance ${instance} failed its health check (${result.error}); ${instance.healthFailures} of ${HEALTH_FAILURES_TO_REPLACE} in a row replace it`);
-              return;
-            }
-            this.#ctx.log.warn(`worker ${this.name}: instance ${instance} failed ${HEALTH_FAILURES_TO_REPLACE} health checks in a row (${result.error}); replacing it`);
-            instance.replacing = true;
-            this.#ctx.observer.instanceReplaced?.(this.name, 'health');
-            void this.#drain(instance, 'health');
-            this.#scale();
+          case 'unhealthy':
+            log.warn(`worker ${this.name}: instance ${instance} failed ${HEALTH_FAILURES_TO_REPLACE} health checks in a row (${verdict.why}); replacing it`);
+            void this.#retire(instance, 'health', 'heal');
             return;
-          }
-          instance.healthFailures = 0;
-          const rss = limit > 0 && instance.pid !== undefined ? residentBytes(instance.pid) : undefined;
-          if (rss !== undefined && rss > limit) {
-            this.#ctx.log.warn(`worker ${this.name}: instance ${instance} uses ${Math.round(rss / 1048576)} MB, over max_memory_mb ${this.#config.maxMemoryMb}`);
-            this.#replace(instance, 'memory', false);
-          }
-        }),
+          case 'memory':
+            log.warn(`worker ${this.name}: instance ${instance} uses ${Math.round(verdict.bytes / 1048576)} MB, over max_memory_mb ${this.#config.maxMemoryMb}; replacing it`);
+            void this.#retire(instance, 'memory', 'first');
+            return;
+          case 'ok':
+            return;
+        }
+      }),
     );
   }
 
@@ -401,30 +393,13 @@ export class WorkerPool {
   }
 
   async #build(): Promise<boolean> {
-    const argv = this.#config.build;
-    if (argv === undefined) {
-      this.#buildError = undefined;
-      return true;
-    }
-    this.#ctx.log.info(`worker ${this.name}: building (${argv.join(' ')})`);
-    const result = await runBuild(argv, this.#config.dir, instanceEnv(this.#config, 0, this.#ctx.mode), BUILD_TIMEOUT_MS);
-    this.#ctx.observer.buildFinished?.(this.name, result.ok, result.durationSeconds);
-    if (result.ok) {
-      this.#buildError = undefined;
-      this.#ctx.log.info(`worker ${this.name}: built in ${result.durationSeconds.toFixed(2)} s`);
-      return true;
-    }
-    this.#buildError = result.output;
-    const tail = result.output.trim().split('\n').slice(-5).join('\n  ');
-    this.#ctx.log.error(`worker ${this.name}: build failed${this.liveCount > 0 ? '; the running instances keep serving' : ''}:\n  ${tail}`);
-    return false;
+    const result = await buildWorker(this.#config, this.#ctx.mode, this.#ctx.log, this.liveCount > 0);
+    if (this.#config.build !== undefined) this.#ctx.observer.buildFinished?.(this.name, result.ok, result.durationSeconds);
+    this.#buildError = result.ok ? undefined : result.output;
+    return result.ok;
   }
 
-  /**
-   * Starts as many new instances as are serving now (at least min_workers), waits until they
-   * are healthy, then drains the old ones: no request is refused on the way. If no new
-   * instance becomes healthy, the old ones keep serving and this resolves false.
-   */
+  /** A rolling restart (see rollout.ts); resolves whether new instances serve. */
   rollingRestart(reason: ExitReason): Promise<boolean> {
     return this.#serial(() => this.#rolling(reason));
   }
@@ -433,28 +408,19 @@ export class WorkerPool {
     if (this.#stopped) return false;
     this.#restarting = true;
     try {
-      const old = this.#instances.filter((i) => i.state === 'starting' || i.state === 'healthy');
-      const count = Math.max(old.filter((i) => i.state === 'healthy').length, this.#config.scaling.minWorkers, old.length > 0 ? 1 : 0);
-      const fresh: Promise<Instance | undefined>[] = [];
-      for (let i = 0; i < count; i++) {
-        if (i > 0) await sleep(this.#ctx.server.workers.startupDelayMs);
-        fresh.push(this.#spawn());
-      }
-      const started = (await Promise.all(fresh)).filter((i): i is Instance => i !== undefined);
-      if (count > 0 && started.length === 0) {
-        const serving = old.filter((i) => i.state === 'healthy').length;
-        this.#ctx.log.error(`worker ${this.name}: restart (${reason}) failed, no new instance became healthy; ${serving > 0 ? `the ${serving} old instance(s) keep serving` : 'the worker has no healthy instance'}`);
-        return false;
-      }
-      await sleep(this.#ctx.server.workers.restartDelayMs);
-      for (const instance of old) {
-        if (instance.state === 'exited' || instance.replacing) continue;
-        instance.replacing = true;
-        this.#ctx.observer.instanceReplaced?.(this.name, reason);
-        void this.#drain(instance, reason);
-      }
-      this.#ctx.log.info(`worker ${this.name}: restarted (${reason}), ${started.length} new instance(s) serving`);
-      return true;
+      return await rollOut(
+        {
+          name: this.name,
+          log: this.#ctx.log,
+          live: () => this.#live(),
+          minimum: () => this.#config.scaling.minWorkers,
+          startupDelayMs: () => this.#ctx.server.workers.startupDelayMs,
+          restartDelayMs: () => this.#ctx.server.workers.restartDelayMs,
+          spawn: () => this.#spawn(),
+          retire: (instance, why) => void this.#retire(instance, why, 'none'),
+        },
+        reason,
+      );
     } finally {
       this.#restarting = false;
     }
@@ -468,7 +434,7 @@ export class WorkerPool {
     return this.#serial(async () => {
       if (!(await this.#build())) return false;
       if (this.liveCount === 0) {
-        this.#noStartBefore = 0;
+        this.#crashes.allowStart();
         this.#scale();
         return true;
       }
@@ -491,25 +457,13 @@ export class WorkerPool {
     clearInterval(this.#scaleTimer);
     clearInterval(this.#healthTimer);
     clearTimeout(this.#healTimer);
-    this.#queue.rejectAll(new ServeError('ERR_SHUTTING_DOWN', `worker ${this.name} is stopping`));
-    await Promise.all([...this.#instances].map((i) => this.#drain(i, reason)));
+    this.#dispatch.rejectAll(new ServeError('ERR_SHUTTING_DOWN', `worker ${this.name} is stopping`));
+    // Instances already on their way out are waited for too, so nothing outlives the pool.
+    await Promise.all([...this.#instances].map((i) => (i.retired ? this.#drain(i) : this.#retire(i, reason, 'none'))));
   }
 }
 
-/** `what`, followed by the worker's last stderr lines when there are any. */
-function withOutput(what: string, stderr: string): string {
-  if (stderr === '') return what;
-  return `${what}; its stderr ended with:\n${stderr.split('\n').slice(-STDERR_LINES).join('\n')}`;
-}
-
-/** Indents the continuation lines of a multi-line log message. */
-function indent(text: string): string {
-  return text.replaceAll('\n', '\n  | ');
-}
-
-/** How many lines of a failed instance's stderr go into a log line. */
-const STDERR_LINES = 12;
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** A multi-line explanation as a log line: continuation lines marked, the log file named. */
+function forLog(text: string, instance: Instance): string {
+  return text.replaceAll('\n', '\n  | ') + (instance.logFile ? `\n  (see ${instance.logFile})` : '');
 }

@@ -4,7 +4,7 @@
  * grant, so a port just released is not reused at once.
  */
 import { createServer } from 'node:net';
-import { TqError } from '../errors.js';
+import { SupervisorError } from '../errors.js';
 
 /** Errors that are tqserver's own shortage, not a port someone else holds. */
 const OWN_LIMITS = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM']);
@@ -18,7 +18,7 @@ export function canBind(port: number): Promise<boolean> {
     const server = createServer();
     server.unref();
     server.once('error', (err: NodeJS.ErrnoException) => {
-      if (err.code !== undefined && OWN_LIMITS.has(err.code)) reject(new TqError('ERR_NO_RESOURCES', `tqserver is out of file descriptors (${err.code}): raise the limit (ulimit -n) or lower server.max_connections`));
+      if (err.code !== undefined && OWN_LIMITS.has(err.code)) reject(new SupervisorError('ERR_NO_RESOURCES', `tqserver is out of file descriptors (${err.code}): raise the limit (ulimit -n) or lower server.max_connections`));
       else resolve(false);
     });
     server.listen({ port, host: '127.0.0.1', exclusive: true }, () => server.close(() => resolve(true)));
@@ -54,7 +54,7 @@ export class PortPool {
       }
       if (free) return port;
     }
-    throw new TqError('ERR_PORTS_EXHAUSTED', `no free port in ${this.#start}-${this.#end}`);
+    throw new SupervisorError('ERR_PORTS_EXHAUSTED', `no free port in ${this.#start}-${this.#end}`);
   }
 
   /** Gives a port back. */

@@ -18,16 +18,22 @@ export interface SupervisorOptions {
   readonly mode: Mode;
   readonly observer: ServerObserver;
   readonly log: Logger;
-  /**
-   * Dev mode: a worker's config/worker.yaml changed, or a worker folder (one holding
-   * config/worker.yaml) appeared in or went from the workers directory; the owner reloads the
-   * configuration (and calls `apply`).
-   */
-  readonly onConfigChange?: () => void;
-  /** Dev mode: browsers should reload (new code serving, a build failed, a static file changed). */
-  readonly onBrowserReload?: () => void;
   /** Where the metrics endpoint is now, for new instances' environment. */
   readonly metricsAccess?: () => MetricsAccess | undefined;
+}
+
+/** What the supervisor announces (see {@link Supervisor.on}). */
+export interface SupervisorEvents {
+  /** The set of workers, or what they serve (a public/ folder may have appeared), may have changed. */
+  change(): void;
+  /**
+   * Dev mode: a worker's config/worker.yaml changed, or a worker folder (one holding
+   * config/worker.yaml) appeared in or went from the workers directory: the configuration should
+   * be reloaded (and given to `apply`).
+   */
+  configChange(): void;
+  /** Dev mode: browsers should reload (new code serving, a build failed, a static file changed). */
+  browserReload(): void;
 }
 
 /** The pools, by worker name. */
@@ -40,11 +46,31 @@ export class Supervisor {
   /** Dev mode: the watch of the workers directory, and which directory it watches. */
   #workersWatch: { readonly dir: string; readonly stop: () => void } | undefined;
   #stopped = false;
+  readonly #listeners: { [K in keyof SupervisorEvents]: SupervisorEvents[K][] } = { change: [], configChange: [], browserReload: [] };
 
   constructor(options: SupervisorOptions) {
     this.#options = options;
     this.#server = options.server;
     this.#ports = new PortPool(options.server.workers.portRangeStart, options.server.workers.portRangeEnd);
+  }
+
+  /** Calls `listener` whenever `event` happens. */
+  on<K extends keyof SupervisorEvents>(event: K, listener: SupervisorEvents[K]): void {
+    this.#listeners[event].push(listener);
+  }
+
+  #emit(event: keyof SupervisorEvents): void {
+    for (const listener of this.#listeners[event]) listener();
+  }
+
+  /** The workers, for the proxy: the pools, sorted by name. */
+  workers(): readonly WorkerPool[] {
+    return this.pools();
+  }
+
+  /** For the proxy: `listener` runs whenever the set of workers, or what they serve, may have changed. */
+  onChange(listener: () => void): void {
+    this.on('change', listener);
   }
 
   /** The pools, sorted by worker name. */
@@ -104,7 +130,7 @@ export class Supervisor {
       const what = [...added.map((name) => `${name} added`), ...removed.map((name) => `${name} removed`), ...edited.map((name) => `${name} changed`)];
       if (what.length === 0) return;
       this.#options.log.info(`workers directory: worker folder ${what.join(', ')}; reloading the configuration`);
-      this.#options.onConfigChange?.();
+      this.#emit('configChange');
     };
     this.#workersWatch = { dir, stop: watchTree(dir, this.#server.fileWatcher.debounceMs, onChange, isWorkerConfigEntry) };
   }
@@ -115,15 +141,20 @@ export class Supervisor {
       if (paths.includes(join('config', 'worker.yaml'))) {
         const what = existsSync(join(dir, 'config', 'worker.yaml')) ? 'changed' : 'removed';
         this.#options.log.info(`worker ${pool.name}: config/worker.yaml ${what}; reloading the configuration`);
-        this.#options.onConfigChange?.();
+        this.#emit('configChange');
         return;
       }
       if (paths.every((p) => p === 'public' || p.startsWith(`public${sep}`))) {
-        this.#options.onBrowserReload?.();
+        this.#emit('change');
+        this.#emit('browserReload');
         return;
       }
       this.#options.log.info(`worker ${pool.name}: ${paths.length === 1 ? paths[0] : `${paths.length} files`} changed; rebuilding`);
-      void pool.rebuild().then(() => this.#options.onBrowserReload?.());
+      void pool.rebuild().then(() => {
+        // A public/ folder may have appeared with the change.
+        this.#emit('change');
+        this.#emit('browserReload');
+      });
     });
     this.#unwatch.set(pool.name, stop);
   }
@@ -133,8 +164,8 @@ export class Supervisor {
    * ones are rebuilt and rolling-restarted with their new configuration, and with
    * `restartUnchanged` (SIGHUP) so is every other worker, so that a reload also deploys new code.
    * Requests keep being served throughout. Server-level settings apply to pools started from now
-   * on; the listeners keep their addresses. The set of pools changes before this returns its
-   * promise, so routes can be rebuilt at once.
+   * on; the listeners keep their addresses. `change` is announced as soon as the set of pools
+   * has changed, and again once every worker has its new configuration.
    */
   async apply(loaded: LoadedConfig, restartUnchanged: boolean): Promise<void> {
     this.#server = loaded.server;
@@ -158,7 +189,10 @@ export class Supervisor {
         work.push(pool.update(config));
       }
     }
+    this.#emit('change');
     await Promise.all(work);
+    // A changed worker takes its new configuration (its route, say) in its own turn.
+    this.#emit('change');
   }
 
   /** Stops watching, then drains and stops every pool. */

@@ -1,0 +1,39 @@
+/**
+ * What the proxy needs from the workers behind it, and nothing more: routes, an instance for a
+ * request and its release, and why a worker cannot serve. The supervisor provides it.
+ */
+
+/** An instance a request is sent to. */
+export interface Upstream {
+  readonly port: number;
+  /** Its slot, for dev-mode headers (`name#slot`). */
+  readonly slot: number;
+}
+
+/** A worker as the proxy sees it. */
+export interface BackendWorker {
+  readonly name: string;
+  /** Its type (node, exec, go, bun), for dev-mode headers. */
+  readonly type: string;
+  /** Its route prefix. */
+  readonly route: string;
+  /** Its folder: files in its public/ are served without asking an instance. */
+  readonly dir: string;
+  /** The compiler output of its last failed build, until a build succeeds. */
+  readonly buildError: string | undefined;
+  /** Why its instances fail to start, while none is alive. */
+  readonly startFailure: string | undefined;
+  /** An instance with room now (its in-flight count raised), without waiting. */
+  tryAcquire(): Upstream | undefined;
+  /** An instance, after waiting in the queue if need be; rejects with a ServeError. */
+  acquire(signal?: AbortSignal): Promise<Upstream>;
+  /** Ends a request on `upstream`; `refused` when its port refused the connection. */
+  release(upstream: Upstream, refused?: boolean): void;
+}
+
+/** The workers behind the proxy. */
+export interface Backend {
+  workers(): readonly BackendWorker[];
+  /** `listener` runs whenever the set of workers, or what they serve, may have changed. */
+  onChange(listener: () => void): void;
+}
