@@ -3,7 +3,10 @@ import assert from 'node:assert/strict';
 import { sep } from 'node:path';
 import { describe, test } from 'node:test';
 import { ServeError } from '../lib/errors.js';
+import { CrashLoop } from '../lib/supervisor/crash-loop.js';
 import { DispatchQueue } from '../lib/supervisor/dispatch-queue.js';
+import { Dispatcher } from '../lib/supervisor/dispatcher.js';
+import type { Instance } from '../lib/supervisor/instance.js';
 import { decideScale, restartDelayMs, type ScaleState } from '../lib/supervisor/index.js';
 import { isRelevant, isWorkerConfigEntry } from '../lib/supervisor/watch.js';
 
@@ -14,6 +17,86 @@ describe('crash-loop backoff', () => {
     assert.equal(restartDelayMs(10), 15_000);
     assert.equal(restartDelayMs(50), 15_000);
     assert.equal(restartDelayMs(0), 0);
+  });
+});
+
+describe('crash-loop accounting', () => {
+  test('failures in a row set the next start; the second with nothing alive is a loop', () => {
+    const loop = new CrashLoop();
+    assert.equal(loop.looping, false);
+    assert.equal(loop.failed(0, 500), 0, 'the first replacement is at once');
+    assert.equal(loop.canStart(500), true);
+    assert.equal(loop.looping, false);
+    assert.equal(loop.failed(600, 900), 100);
+    assert.equal(loop.looping, true);
+    assert.equal(loop.canStart(950), false);
+    assert.equal(loop.waitMs(950), 50);
+    assert.equal(loop.canStart(1000), true);
+    assert.equal(loop.failed(1000, 1100), 200);
+    assert.equal(loop.failures, 3);
+  });
+  test('an instance that ran 30 s starts a new count', () => {
+    const loop = new CrashLoop();
+    loop.failed(0, 10);
+    loop.failed(10, 20);
+    assert.equal(loop.failed(100, 30_100), 0);
+    assert.equal(loop.failures, 1);
+    assert.equal(loop.looping, false);
+  });
+  test('new code may start at once, and the count stays', () => {
+    const loop = new CrashLoop();
+    loop.failed(0, 10);
+    loop.failed(10, 20);
+    loop.failed(20, 30);
+    assert.equal(loop.canStart(31), false);
+    loop.allowStart();
+    assert.equal(loop.canStart(31), true);
+    assert.equal(loop.failures, 3);
+  });
+});
+
+describe('dispatch', () => {
+  /** A stand-in with what dispatch reads of an instance. */
+  class Fake {
+    inflight = 0;
+    served = 0;
+    constructor(readonly name: string, public healthy = true, public refusedUntil = 0) {}
+    canTake(maxConcurrency: number, budget: number, nowMs: number): boolean {
+      return this.healthy && this.inflight < maxConcurrency && this.served + this.inflight < budget && this.refusedUntil <= nowMs;
+    }
+    begin(): void {
+      this.inflight++;
+    }
+  }
+  const make = (fakes: Fake[], maxConcurrency = 10, maxRequests = 0): Dispatcher => new Dispatcher('w', fakes as unknown as Instance[], () => ({ maxConcurrency, maxRequests }));
+  const pick = (d: Dispatcher): string | undefined => (d.tryPick() as unknown as Fake | undefined)?.name;
+
+  test('the fewest requests in flight wins; ties go round robin', () => {
+    const fakes = [new Fake('a'), new Fake('b'), new Fake('c')];
+    const d = make(fakes);
+    assert.deepEqual([pick(d), pick(d), pick(d)], ['a', 'b', 'c']);
+    (fakes[1] as Fake).inflight = 0;
+    assert.equal(pick(d), 'b');
+  });
+  test('unhealthy, full, refusing and spent instances are passed over', () => {
+    const now = Date.now();
+    const fakes = [new Fake('sick', false), new Fake('refusing', true, now + 10_000), new Fake('spent'), new Fake('ok')];
+    (fakes[2] as Fake).served = 5;
+    const d = make(fakes, 10, 5);
+    assert.equal(pick(d), 'ok');
+    const full = make([new Fake('x')], 1);
+    assert.equal(pick(full), 'x');
+    assert.equal(pick(full), undefined, 'max_concurrency 1: the second request waits');
+  });
+  test('a new request never passes one already waiting', async () => {
+    const only = new Fake('only');
+    const d = make([only], 1);
+    assert.equal(pick(d), 'only');
+    const waiting = d.wait(1000, undefined);
+    only.inflight = 0;
+    assert.equal(d.tryPick(), undefined, 'the queue is served first');
+    d.serveQueue();
+    assert.equal(((await waiting) as unknown as Fake).name, 'only');
   });
 });
 
