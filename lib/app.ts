@@ -80,6 +80,7 @@ export async function startApp(options: AppOptions, hooks: AppHooks = {}): Promi
   });
   instrumentation.watch({
     activeRequests: () => proxy.activeRequests,
+    openConnections: () => proxy.openConnections,
     workers: () =>
       supervisor.pools().map((pool) => ({
         name: pool.name,

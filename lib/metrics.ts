@@ -13,6 +13,8 @@ export const HEALTH_CHECK_BUCKETS: readonly number[] = [0.001, 0.0025, 0.005, 0.
 export interface MetricsSource {
   /** Requests being served now. */
   activeRequests(): number;
+  /** Client connections open now. */
+  openConnections(): number;
   /** Every configured worker, as it is now. */
   workers(): readonly WorkerState[];
 }
@@ -222,6 +224,7 @@ export function createServerMetrics(registry: Registry, buckets: readonly number
  */
 export function registerStateMetrics(registry: Registry, source: MetricsSource): void {
   registry.gauge({ name: 'tqserver_active_requests', help: 'Requests being served now.', collect: (g) => g.set(source.activeRequests()) });
+  registry.gauge({ name: 'tqserver_open_connections', help: 'Client connections open now on the main listener.', collect: (g) => g.set(source.openConnections()) });
   const perWorker = (name: string, help: string, read: (w: WorkerState) => number): Gauge<readonly ['worker']> =>
     registry.gauge({
       name,

@@ -168,6 +168,16 @@ describe('metrics with a separate admin listener', () => {
     }
   });
 
+  test('open connections: idle keep-alive connections count while open, and stop counting when closed', async () => {
+    const base = (await scrape(admin)).value('tqserver_open_connections');
+    const sockets = await Promise.all(Array.from({ length: 5 }, () => new Promise<ReturnType<typeof connect>>((resolve) => {
+      const socket = connect(s.port, '127.0.0.1', () => resolve(socket));
+    })));
+    await eventually(async () => ((await scrape(admin)).value('tqserver_open_connections') === base + 5 ? true : undefined), 3000, 'five more open connections');
+    for (const socket of sockets) socket.destroy();
+    await eventually(async () => ((await scrape(admin)).value('tqserver_open_connections') === base ? true : undefined), 3000, 'the five to be gone');
+  });
+
   test('current-state gauges: instances, healthy, up, queue depth, memory per instance slot', async () => {
     const m = await scrape(admin);
     assert.equal(m.value('tqserver_worker_instances', { worker: 'api' }), 1);

@@ -65,6 +65,7 @@ export class ProxyServer {
   /** When the last "out of file descriptors" error was logged (they come in bursts). */
   #lastAcceptError = 0;
   #active = 0;
+  #open = 0;
   #closing = false;
   #drained: (() => void) | undefined;
 
@@ -76,7 +77,11 @@ export class ProxyServer {
     // would make read_timeout_seconds late by up to that much.
     this.http = createServer({ requestTimeout: 0, headersTimeout: 0, keepAliveTimeout: 0, connectionsCheckingInterval: 1000 }, (req, res) => inTurn(req, res, this.#serve));
     this.configure(options.server);
-    this.http.on('connection', () => this.#options.observer.connectionOpened?.());
+    this.http.on('connection', (socket: Socket) => {
+      this.#open++;
+      socket.once('close', () => this.#open--);
+      this.#options.observer.connectionOpened?.();
+    });
     this.http.on('upgrade', (req, socket, head) => {
       this.#onUpgrade(req, socket, head).catch((err: Error) => {
         this.#options.log.error(`upgrade ${req.url}: ${err.stack ?? err.message}`);
@@ -102,6 +107,11 @@ export class ProxyServer {
     });
     this.#updateRoutes();
     options.backend.onChange(() => this.#updateRoutes());
+  }
+
+  /** Client connections open now. */
+  get openConnections(): number {
+    return this.#open;
   }
 
   /** Requests being served now. */
