@@ -65,6 +65,22 @@ describe('a worker that cannot start', () => {
   });
 });
 
+test('SIGHUP on a worker that was never healthy does not claim that old instances keep serving', async () => {
+  const project = new Project();
+  project.server().echoWorker('never', '/', 'env:\n  CRASH_ON_START: "1"\n');
+  const s = await startServer(project);
+  try {
+    await s.waitFor(/crash loop/);
+    s.child.kill('SIGHUP');
+    await s.waitFor(/worker never: restart \(reload\) failed/, 15_000);
+    assert.match(s.stderr(), /restart \(reload\) failed, no new instance became healthy; the worker has no healthy instance/);
+    assert.doesNotMatch(s.stderr(), /keep serving/);
+  } finally {
+    assert.equal(await s.stop(), 0);
+    project.remove();
+  }
+});
+
 describe('faults of a running instance', () => {
   const project = new Project();
   let s: Running;

@@ -86,6 +86,22 @@ describe('hardening: failing and malformed workers get the client one 502, at on
   }
 
   for (const method of METHODS) {
+    test(`${method} /bad/no-content-body: a 204 reaches the client with no Content-Length and no body, and the connection stays in step`, async () => {
+      const conn = await RawConnection.open(server.port);
+      try {
+        conn.send(requestBytes(method, '/bad/no-content-body'), [method]);
+        assert.ok(await conn.waitFor(1, 6000), `${method} /bad/no-content-body: no response: ${conn.describe()}`);
+        assert.equal(conn.responses[0]?.status, 204, conn.describe());
+        assert.equal(conn.responses[0]?.header('content-length'), undefined, `a 204 relayed with Content-Length: ${conn.describe()}`);
+        conn.send('GET /bad/ok HTTP/1.1\r\nHost: t\r\n\r\n');
+        assert.ok(await conn.waitFor(2, 5000), `the request after the 204 got no response: ${conn.describe()}`);
+        assert.equal(conn.responses[1]?.text(), 'fine', `the request after the 204 got another body (its body leaked): ${conn.describe()}`);
+        assert.equal(conn.reader.rest.length, 0, `stray bytes after the 204: ${JSON.stringify(conn.reader.rest.toString('latin1'))}`);
+      } finally {
+        conn.destroy();
+      }
+    });
+
     test(`${method} /bad/cl-and-te: never relayed with both lengths; the next request on the same connection is answered right`, async () => {
       const conn = await RawConnection.open(server.port);
       try {

@@ -43,6 +43,7 @@ const cases: [string, string, Partial<Result>, { head?: boolean; close?: boolean
   ['chunked wins over content-length', 'HTTP/1.1 200 OK\r\nContent-Length: 99\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n', { body: 'ok', ended: true }],
   ['1xx interim responses are skipped', 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok', { status: 201, body: 'ok', ended: true }],
   ['204 has no body', 'HTTP/1.1 204 No Content\r\n\r\n', { status: 204, body: '', ended: true, reusable: true }],
+  ['a 204 loses a Content-Length it should not have had', 'HTTP/1.1 204 No Content\r\nContent-Length: 5\r\nX-A: b\r\n\r\n', { status: 204, headers: ['X-A', 'b'], body: '', ended: true }],
   ['304 has no body whatever it says', 'HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n', { body: '', ended: true }],
   ['HEAD has no body whatever it says', 'HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n', { body: '', ended: true, reusable: true }, { head: true }],
   ['Connection: close is not reusable', 'HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx', { ended: true, reusable: false }],

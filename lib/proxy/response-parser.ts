@@ -195,8 +195,9 @@ export class ResponseParser {
     // 1xx responses are interim: the final response follows on the same connection.
     if (status < 200) return;
     // RFC 9112 6.3: with Transfer-Encoding, a Content-Length is wrong, and kept it would
-    // contradict the framing the client gets; it goes.
-    if (transferEncoding && contentLength !== undefined) {
+    // contradict the framing the client gets; it goes. RFC 9110 8.6: a 204 has no body, so no
+    // Content-Length either (a worker that sends one with bytes after it is cut off there).
+    if (contentLength !== undefined && (transferEncoding || status === 204)) {
       for (let i = raw.length - 2; i >= 0; i -= 2) if ((raw[i] as string).toLowerCase() === 'content-length') raw.splice(i, 2);
     }
     this.#keepAlive = http10 ? connection.includes('keep-alive') : !connection.split(',').some((t) => t.trim() === 'close');
