@@ -107,6 +107,10 @@ function trackGroup(pid: number): void {
   });
 }
 
+/** The first pause between readiness polls of a new instance. */
+const READY_POLL_FIRST_MS = 5;
+/** The longest pause between readiness polls. */
+const READY_POLL_MAX_MS = 100;
 /** How much of an instance's stderr is kept in memory. */
 const STDERR_TAIL_BYTES = 4096;
 /** How many lines of stderr an explanation quotes. */
@@ -310,19 +314,23 @@ export class Instance {
   }
 
   /**
-   * Polls `GET /health` every 100 ms until it answers 200 (true), the process exits, or
-   * `timeoutMs` passes (a string saying why it failed).
+   * Polls `GET /health` until it answers 200 (true), the process exits, or `timeoutMs` passes (a
+   * string saying why it failed). The polls come 5 ms apart at first, doubling up to 100 ms:
+   * most workers listen within a few tens of milliseconds, and a reload waits for the first
+   * answer, not for the next tick of a slow poll.
    */
   async waitReady(timeoutMs: number, probeTimeoutMs: number): Promise<true | string> {
     const deadline = Date.now() + timeoutMs;
     let last = 'no answer';
+    let pauseMs = READY_POLL_FIRST_MS;
     while (this.#status === undefined && this.#state === 'starting') {
       const left = deadline - Date.now();
       if (left <= 0) return `not healthy within ${timeoutMs} ms (last probe: ${last})`;
       const result = await probe(this.port, Math.min(probeTimeoutMs, left));
       if (result.ok) return true;
       last = result.error ?? 'failed';
-      await new Promise((r) => setTimeout(r, Math.min(100, Math.max(0, deadline - Date.now()))));
+      await new Promise((r) => setTimeout(r, Math.min(pauseMs, Math.max(0, deadline - Date.now()))));
+      pauseMs = Math.min(pauseMs * 2, READY_POLL_MAX_MS);
     }
     const status = this.#status;
     if (status !== undefined) return status.error ?? `exited during start-up with ${status.signal ?? `code ${status.code}`}`;

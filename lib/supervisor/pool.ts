@@ -414,7 +414,6 @@ export class WorkerPool {
           log: this.#ctx.log,
           live: () => this.#live(),
           minimum: () => this.#config.scaling.minWorkers,
-          startupDelayMs: () => this.#ctx.server.workers.startupDelayMs,
           restartDelayMs: () => this.#ctx.server.workers.restartDelayMs,
           spawn: () => this.#spawn(),
           retire: (instance, why) => void this.#retire(instance, why, 'none'),
