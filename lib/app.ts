@@ -88,6 +88,7 @@ export async function startApp(options: AppOptions, hooks: AppHooks = {}): Promi
         healthy: pool.healthyCount,
         queueDepth: pool.queueDepth,
         memory: () => pool.instances().filter((i) => i.state !== 'exited').map((i) => ({ slot: i.info.slot, bytes: i.residentBytes })),
+        php: () => pool.phpStatus(),
       })),
   });
   supervisor.on('browserReload', () => proxy.liveReload?.broadcast());

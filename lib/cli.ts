@@ -13,12 +13,13 @@ export const USAGE = `Usage: node dist/main.js [options]
 
 Runs tqserver from the current directory, which holds config/ and workers/.
 
-Options:
+Options (one dash or two, and a value after a space or "=": --config PATH, -config=PATH
+and -mode=prod, as the Go TQServer takes them, all work):
   --config PATH        server configuration (default config/server.yaml; relative to the
                        current directory, or absolute)
   --mode dev|prod      dev rebuilds and restarts workers when their files change, shows build
                        errors in the browser and reloads open pages; default: $TQSERVER_MODE,
-                       else dev
+                       else dev (development and production are accepted too)
   --quiet              log only warnings and errors to stderr (the log file keeps everything)
   --help               show this help
   --version            show the version
@@ -40,6 +41,18 @@ export function parseMode(text: string): Mode | undefined {
   return undefined;
 }
 
+/**
+ * Splits one argument into its flag, spelled with two dashes, and the value given after `=`,
+ * if any. Long flags take one dash or two, as Go's `flag` package reads them, so the Go
+ * TQServer's `-config=path` and `-mode prod` work unchanged; `-h`, `-v` and `-q` are the short
+ * flags.
+ */
+function splitFlag(arg: string): [string, string | undefined] {
+  const long = /^--?([a-z][a-z-]+)(?:=(.*))?$/s.exec(arg);
+  if (long === null) return [arg, undefined];
+  return [`--${long[1]}`, long[2]];
+}
+
 /** Parses argv (without node and the script) and the environment. */
 export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): CliRequest {
   let configPath: string | undefined;
@@ -47,8 +60,11 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): CliR
   let quiet = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
-    const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const [flag, inline] = splitFlag(arg);
     const value = (): string | undefined => inline ?? argv[++i];
+    if (inline !== undefined && (flag === '--help' || flag === '--version' || flag === '--quiet')) {
+      return { kind: 'usage-error', message: `${flag} takes no value, got ${JSON.stringify(arg)}` };
+    }
     switch (flag) {
       case '--help':
       case '-h':
@@ -61,12 +77,10 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): CliR
         quiet = true;
         break;
       case '--config':
-      case '-config':
         configPath = value();
         if (configPath === undefined || configPath === '') return { kind: 'usage-error', message: '--config needs a path' };
         break;
       case '--mode':
-      case '-mode':
         modeText = value();
         if (modeText === undefined) return { kind: 'usage-error', message: '--mode needs dev or prod' };
         break;

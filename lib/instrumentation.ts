@@ -17,7 +17,7 @@ import { registerRuntimeMetrics } from './runtime-metrics.js';
 import type { MetricsAccess } from './supervisor/index.js';
 
 /** The observer hooks, for {@link combineObservers}. */
-const HOOKS = ['connectionOpened', 'requestDone', 'instanceReady', 'instanceExited', 'instanceReplaced', 'healthCheck', 'buildFinished'] as const;
+const HOOKS = ['connectionOpened', 'requestDone', 'instanceReady', 'instanceExited', 'instanceReplaced', 'healthCheck', 'buildFinished', 'phpCounters'] as const;
 
 /** One observer that calls every hook of `observers` that exists. */
 export function combineObservers(observers: readonly ServerObserver[]): ServerObserver {

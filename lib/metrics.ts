@@ -28,6 +28,21 @@ export interface WorkerState {
   readonly queueDepth: number;
   /** Each live instance's slot and resident memory (read from the OS when called). */
   memory(): readonly { readonly slot: number; readonly bytes: number | undefined }[];
+  /**
+   * A php worker's php-fpm pools, summed over its instances, as their status pages said at the
+   * last health probe; undefined for other workers, or when no recent reading exists.
+   */
+  php?(): PhpPoolState | undefined;
+}
+
+/** What the tqserver_php_* gauges show of a php worker. */
+export interface PhpPoolState {
+  /** Children serving a request. */
+  readonly activeProcesses: number;
+  /** Children waiting for a connection. */
+  readonly idleProcesses: number;
+  /** Connections waiting in php-fpm's listen backlog. */
+  readonly listenQueue: number;
 }
 
 const START_TIME = Date.now() / 1000 - process.uptime();
@@ -143,6 +158,10 @@ export function createServerMetrics(registry: Registry, buckets: readonly number
   const healthDuration = registry.histogram({ name: 'tqserver_health_check_duration_seconds', help: 'Duration of periodic health probes, in seconds.', labelNames: ['worker'] as const, buckets: HEALTH_CHECK_BUCKETS });
   const healthFailures = registry.counter({ name: 'tqserver_health_check_failures_total', help: 'Periodic health probes that failed.', labelNames: ['worker'] as const });
 
+  // ---- php-fpm, from its status page (see registerStateMetrics for its gauges) ---------------------
+  const phpMaxChildren = registry.counter({ name: 'tqserver_php_max_children_reached_total', help: 'Times a php worker\'s php-fpm wanted another child and pm.max_children (php.pool.max_workers) stopped it, as its status page reports them.', labelNames: ['worker'] as const });
+  const phpSlow = registry.counter({ name: 'tqserver_php_slow_requests_total', help: 'Requests of a php worker that ran longer than php-fpm\'s request_slowlog_timeout, as its status page reports them.', labelNames: ['worker'] as const });
+
   // ---- the endpoint itself ----------------------------------------------------------------------
   const scrapes = registry.counter({ name: 'tqserver_metrics_scrapes_total', help: 'Scrapes of the metrics endpoint answered, by format served (text or openmetrics).', labelNames: ['format'] as const });
   scrapes.labels('text');
@@ -159,6 +178,8 @@ export function createServerMetrics(registry: Registry, buckets: readonly number
     buildErrors.remove(name);
     healthDuration.remove(name);
     healthFailures.remove(name);
+    phpMaxChildren.remove(name);
+    phpSlow.remove(name);
   };
 
   const observer: ServerObserver = {
@@ -192,6 +213,11 @@ export function createServerMetrics(registry: Registry, buckets: readonly number
     },
     buildFinished: (worker, ok) => {
       if (recording && !ok && workers.has(worker)) buildErrors.labels(worker).inc();
+    },
+    phpCounters: (worker, maxChildrenReached, slowRequests) => {
+      if (!recording || !workers.has(worker)) return;
+      phpMaxChildren.labels(worker).inc(maxChildrenReached);
+      phpSlow.labels(worker).inc(slowRequests);
     },
   };
   return {
@@ -248,4 +274,21 @@ export function registerStateMetrics(registry: Registry, source: MetricsSource):
       for (const w of source.workers()) for (const m of w.memory()) if (m.bytes !== undefined) g.labels(w.name, String(m.slot)).set(m.bytes);
     },
   });
+  const perPhpWorker = (name: string, help: string, read: (p: PhpPoolState) => number): void => {
+    registry.gauge({
+      name,
+      help,
+      labelNames: ['worker'] as const,
+      collect: (g) => {
+        g.clear();
+        for (const w of source.workers()) {
+          const php = w.php?.();
+          if (php !== undefined) g.labels(w.name).set(read(php));
+        }
+      },
+    });
+  };
+  perPhpWorker('tqserver_php_active_processes', 'php-fpm children of a php worker serving a request (or holding one of tqserver\'s idle kept connections), at the last health probe, summed over its instances.', (p) => p.activeProcesses);
+  perPhpWorker('tqserver_php_idle_processes', 'php-fpm children of a php worker waiting for a connection, at the last health probe, summed over its instances.', (p) => p.idleProcesses);
+  perPhpWorker('tqserver_php_listen_queue', 'Connections waiting in the listen backlog of a php worker\'s php-fpm for a free child, at the last health probe, summed over its instances.', (p) => p.listenQueue);
 }

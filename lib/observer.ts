@@ -49,4 +49,9 @@ export interface ServerObserver {
   healthCheck?(worker: string, durationSeconds: number, ok: boolean): void;
   /** A build finished. */
   buildFinished?(worker: string, ok: boolean, durationSeconds: number): void;
+  /**
+   * A php worker's php-fpm status page was read: by how much its counters grew since the last
+   * reading (times pm.max_children stopped a new child; requests over request_slowlog_timeout).
+   */
+  phpCounters?(worker: string, maxChildrenReached: number, slowRequests: number): void;
 }

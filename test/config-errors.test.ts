@@ -71,10 +71,10 @@ describe('every schema error of a file, by line then column', () => {
   });
 
   test('every error of a worker.yaml', () => {
-    const text = 'type: php\nenabled: maybe\nenv: {A: [1], B: 2, C: {}}\nscaling:\n  min_workers: 3\n  max_workers: 2\nmax_memory_mb: lots\n';
+    const text = 'type: cobol\nenabled: maybe\nenv: {A: [1], B: 2, C: {}}\nscaling:\n  min_workers: 3\n  max_workers: 2\nmax_memory_mb: lots\n';
     assert.deepEqual(errorsOf(() => worker(text)), [
       'worker.yaml:1:1: path: is required (the route prefix, e.g. / or /api)',
-      'worker.yaml:1:7: type: must be one of node, exec, bun, go, got "php" (php workers are not supported yet)',
+      'worker.yaml:1:7: type: must be one of node, exec, bun, go, php, got "cobol"',
       'worker.yaml:2:10: enabled: must be true, false or development, got "maybe"',
       'worker.yaml:3:10: env.A: must be a string, got a list',
       'worker.yaml:3:24: env.C: must be a string, got a mapping',

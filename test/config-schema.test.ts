@@ -110,7 +110,8 @@ describe('worker.yaml', () => {
   });
 
   test('types, enabled and env', () => {
-    assert.throws(() => worker('path: /\ntype: php\n'), /php workers are not supported yet/);
+    assert.equal(worker('path: /\ntype: php\n').type, 'php');
+    assert.throws(() => worker('path: /\ntype: cobol\n'), /type: must be one of node, exec, bun, go, php, got "cobol"/);
     assert.throws(() => worker('path: /\ntype: exec\n'), /exec.command is required/);
     const e = worker('path: /\ntype: exec\nexec:\n  command: [python3, app.py]\n  build: [make]\nenv:\n  A: 1\n');
     assert.deepEqual(e.command, ['python3', 'app.py']);

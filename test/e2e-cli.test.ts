@@ -24,6 +24,21 @@ describe('command line', () => {
     assert.equal(parseArgs(['--nope'], {}).kind, 'usage-error');
   });
 
+  test('the Go TQServer spellings: one dash or two, the value after a space or "="', () => {
+    const run = (configPath: string | undefined, mode: 'dev' | 'prod', quiet = false) => ({ kind: 'run', configPath, mode, quiet });
+    assert.deepEqual(parseArgs(['-config=c.yaml', '-mode=prod'], {}), run('c.yaml', 'prod'));
+    assert.deepEqual(parseArgs(['-config', 'c.yaml', '-mode', 'prod'], {}), run('c.yaml', 'prod'));
+    assert.deepEqual(parseArgs(['--config=c.yaml', '--mode=dev'], { TQSERVER_MODE: 'prod' }), run('c.yaml', 'dev'));
+    assert.deepEqual(parseArgs(['-config=/abs/a=b.yaml'], {}), run('/abs/a=b.yaml', 'dev'), 'only the first "=" splits');
+    assert.deepEqual(parseArgs(['-mode=development', '-quiet'], {}), run(undefined, 'dev', true));
+    assert.equal(parseArgs(['-help'], {}).kind, 'help');
+    assert.equal(parseArgs(['-version'], {}).kind, 'version');
+    assert.match((parseArgs(['-config='], {}) as { message: string }).message, /--config needs a path/);
+    assert.match((parseArgs(['-mode=staging'], {}) as { message: string }).message, /dev or prod, got "staging"/);
+    assert.match((parseArgs(['--quiet=yes'], {}) as { message: string }).message, /--quiet takes no value/);
+    assert.match((parseArgs(['-conf=c.yaml'], {}) as { message: string }).message, /unknown argument "-conf=c\.yaml"/);
+  });
+
   test('listen errors name the setting to change and the file it is in', () => {
     const err = (code: string, message = `listen ${code}`): NodeJS.ErrnoException => Object.assign(new Error(message), { code });
     const at = { host: '127.0.0.1', port: 8080 };
@@ -48,6 +63,7 @@ describe('command line', () => {
       const help = await runToExit(p, ['--help']);
       assert.equal(help.code, 0);
       assert.match(help.stdout, /--config PATH/);
+      assert.match(help.stdout, /-config=PATH/, 'the Go TQServer spelling is documented');
       assert.match(help.stdout, /SIGHUP/);
       const version = await runToExit(p, ['--version']);
       assert.match(version.stdout, /^tqserver \d+\.\d+\.\d+\n$/);
@@ -100,6 +116,23 @@ describe('broken configurations stop start-up with exit 1 before anything is spa
       assert.match(s.stderr(), /config\/server\.yaml:\d+:3: warning: unknown key "helth_check_interval_ms" in workers \(did you mean "health_check_interval_ms"\?\)/);
     } finally {
       await s.stop();
+      p.remove();
+    }
+  });
+
+  test('a Go TQServer project starts as it did: -config=PATH -mode=prod, and its socks5: section is warned about and ignored', async () => {
+    const p = new Project();
+    p.server('socks5:\n  enabled: true\n  port: 1080\n  https_inspection:\n    enabled: false\n').echoWorker('w', '/');
+    p.write('config/go-server.yaml', p.read('config/server.yaml'));
+    // Were -config not read, start-up would stop on this file.
+    p.write('config/server.yaml', 'server: [\n');
+    const s = await startServer(p, ['-config=config/go-server.yaml', '-mode=prod']);
+    try {
+      assert.equal((await http(s.base, '/echo')).json().env.WORKER_MODE, 'prod');
+      assert.match(s.stderr(), /config\/go-server\.yaml:\d+:1: warning: "socks5" is a Go TQServer setting \(its SOCKS5 egress proxy for workers, with optional HTTPS inspection\) that tqserver ignores/);
+      assert.doesNotMatch(s.stderr(), /unknown key/);
+    } finally {
+      assert.equal(await s.stop(), 0);
       p.remove();
     }
   });

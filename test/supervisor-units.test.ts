@@ -188,6 +188,8 @@ describe('dev-mode watching: which paths of a worker folder can mean new code (i
     ['bun.lockb', false, 'Bun lock file (binary)'],
     ['bun.lock', false, 'Bun lock file (text)'],
     ['composer.lock', false, 'Composer lock file'],
+    ['go.sum', false, 'Go checksums, written by go build -mod=mod'],
+    ['go.mod', true, 'the Go manifest is not a lock file'],
     ['.git/HEAD', false, 'dot-folder'],
     ['.cache/x', false, 'dot-folder'],
     ['.env', false, 'dot-file'],

@@ -143,7 +143,7 @@ function loadWorkers(server: ServerConfig, serverOk: boolean, mode: Mode, warnin
       errors.push(...report.errors);
       continue;
     }
-    const worker = checkWorkerConfig(node, name, workerDir, mode, report);
+    const worker = checkWorkerConfig(node, name, workerDir, mode, report, server.root);
     if (report.errors.length === 0 && worker.enabled) {
       const pathPos = node.kind === 'map' ? node.entries.find((e) => e.key === 'path')?.value.pos : undefined;
       const other = routes.get(worker.path);

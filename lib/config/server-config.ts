@@ -74,6 +74,14 @@ const WORKERS = [
   'health_check_wait_timeout_ms', 'health_check_timeout_ms', 'health_check_interval_ms', 'queue_capacity', 'queue_timeout_ms',
 ];
 const METRICS = ['enabled', 'path', 'listen', 'auth', 'buckets'];
+
+/**
+ * Top-level sections of the Go TQServer's server.yaml that tqserver has no counterpart for: a
+ * Go project's file still loads, with a warning that says so rather than "unknown key".
+ */
+const GO_ONLY_SECTIONS: ReadonlyMap<string, string> = new Map([
+  ['socks5', 'its SOCKS5 egress proxy for workers, with optional HTTPS inspection'],
+]);
 const DAY_MS = 86_400_000;
 
 /** Prometheus' default request-duration buckets, in seconds. */
@@ -106,7 +114,12 @@ export function readServerConfig(node: YamlNode | undefined, file: string, root:
  * value is replaced by its default, so the result is only meaningful when none was reported.
  */
 export function checkServerConfig(node: YamlNode | undefined, root: string, report: Report): ServerConfig {
-  const top = new Section(report, '', node, SERVER_TOP_KEYS);
+  const top = new Section(report, '', node, [...SERVER_TOP_KEYS, ...GO_ONLY_SECTIONS.keys()]);
+  for (const entry of node?.kind === 'map' ? node.entries : []) {
+    const what = GO_ONLY_SECTIONS.get(entry.key);
+    if (what === undefined) continue;
+    report.warnings.push(`${report.file}:${entry.keyPos.line}:${entry.keyPos.col}: warning: "${entry.key}" is a Go TQServer setting (${what}) that tqserver ignores`);
+  }
   const s = top.section('server', SERVER);
   const w = top.section('workers', WORKERS);
   const f = top.section('file_watcher', ['debounce_ms']);
@@ -152,7 +165,7 @@ export function checkServerConfig(node: YamlNode | undefined, root: string, repo
       portRangeStart,
       portRangeEnd,
       startupDelayMs: w.int('startup_delay_ms', 100, 0, DAY_MS),
-      restartDelayMs: w.int('restart_delay_ms', 100, 0, DAY_MS),
+      restartDelayMs: w.int('restart_delay_ms', 0, 0, DAY_MS),
       shutdownGracePeriodMs: w.int('shutdown_grace_period_ms', 5000, 0, DAY_MS),
       healthCheckWaitTimeoutMs: w.int('health_check_wait_timeout_ms', 5000, 1, DAY_MS),
       healthCheckTimeoutMs: w.int('health_check_timeout_ms', 250, 1, DAY_MS),

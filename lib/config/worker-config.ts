@@ -1,12 +1,15 @@
 /** `workers/<name>/config/worker.yaml`: keys, defaults and validation. */
 import { existsSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
+import { bunCandidates, findBun } from './bun-binary.js';
+import { PHP_KEYS, readPhpConfig, type PhpConfig } from './php-config.js';
+import { findPhpFpm } from './php-fpm-binary.js';
 import { byPosition, throwIfAny, type Report } from './report.js';
 import { Section } from './section.js';
 import type { YamlNode } from './yaml-node.js';
 
 /** Worker types tqserver knows how to build and start. */
-export type WorkerType = 'node' | 'exec' | 'bun' | 'go';
+export type WorkerType = 'node' | 'exec' | 'bun' | 'go' | 'php';
 
 /** Dev or prod, from `--mode` or `TQSERVER_MODE`. */
 export type Mode = 'dev' | 'prod';
@@ -51,11 +54,16 @@ export interface WorkerConfig {
    * secret goes only where it was asked for.
    */
   readonly metricsCredentials: boolean;
+  /**
+   * `type: php` only: php-fpm's pool and the document root. `command` is then the php-fpm
+   * executable alone; each instance adds the arguments of its own generated configuration.
+   */
+  readonly php?: PhpConfig;
 }
 
 /** The top-level keys of worker.yaml. */
-export const WORKER_KEYS: readonly string[] = ['path', 'type', 'enabled', 'node', 'bun', 'go', 'exec', 'env', 'scaling', 'max_requests', 'max_memory_mb', 'logging', 'log_file', 'metrics_credentials'];
-const TYPES: readonly WorkerType[] = ['node', 'exec', 'bun', 'go'];
+export const WORKER_KEYS: readonly string[] = ['path', 'type', 'enabled', 'node', 'bun', 'go', 'exec', 'env', 'scaling', 'max_requests', 'max_memory_mb', 'logging', 'log_file', 'metrics_credentials', 'php', 'document_root'];
+const TYPES: readonly WorkerType[] = ['node', 'exec', 'bun', 'go', 'php'];
 
 /** Normalises a route prefix: leading slash, no trailing slash, no empty or dot segments. */
 export function normaliseRoute(path: string): string | undefined {
@@ -66,13 +74,14 @@ export function normaliseRoute(path: string): string | undefined {
 }
 
 /**
- * Reads one worker's configuration. `dir` is its folder (absolute), `file` its worker.yaml.
- * Pushes unknown-key warnings; throws ConfigErrors listing every problem of the file, by line
- * and column.
+ * Reads one worker's configuration. `dir` is its folder (absolute), `file` its worker.yaml,
+ * `root` the project root (where a `bun` worker's `bun` may be found in node_modules/.bin;
+ * default: the folder holding the workers directory). Pushes unknown-key warnings; throws
+ * ConfigErrors listing every problem of the file, by line and column.
  */
-export function readWorkerConfig(node: YamlNode | undefined, name: string, dir: string, file: string, mode: Mode, warnings: string[]): WorkerConfig {
+export function readWorkerConfig(node: YamlNode | undefined, name: string, dir: string, file: string, mode: Mode, warnings: string[], root = dirname(dirname(dir))): WorkerConfig {
   const report: Report = { file, warnings, errors: [] };
-  const config = checkWorkerConfig(node, name, dir, mode, report);
+  const config = checkWorkerConfig(node, name, dir, mode, report, root);
   throwIfAny(byPosition(report.errors));
   return config;
 }
@@ -81,7 +90,7 @@ export function readWorkerConfig(node: YamlNode | undefined, name: string, dir: 
  * As readWorkerConfig, but reports every problem to `report` instead of throwing; a broken
  * value is replaced by its default, so the result is only meaningful when none was reported.
  */
-export function checkWorkerConfig(node: YamlNode | undefined, name: string, dir: string, mode: Mode, report: Report): WorkerConfig {
+export function checkWorkerConfig(node: YamlNode | undefined, name: string, dir: string, mode: Mode, report: Report, root = dirname(dirname(dir))): WorkerConfig {
   const file = report.file;
   const top = new Section(report, '', node, WORKER_KEYS);
   const rawPath = top.string('path', '');
@@ -95,7 +104,7 @@ export function checkWorkerConfig(node: YamlNode | undefined, name: string, dir:
   const typeText = top.string('type', 'node');
   const type: WorkerType = TYPES.includes(typeText as WorkerType) ? (typeText as WorkerType) : 'node';
   if (top.ok('type') && type !== typeText) {
-    top.fail('type', `must be one of ${TYPES.join(', ')}, got ${JSON.stringify(typeText)}${typeText === 'php' ? ' (php workers are not supported yet)' : ''}`);
+    top.fail('type', `must be one of ${TYPES.join(', ')}, got ${JSON.stringify(typeText)}`);
   }
 
   let enabled = true;
@@ -109,9 +118,11 @@ export function checkWorkerConfig(node: YamlNode | undefined, name: string, dir:
   }
 
   const nodeSection = top.section('node', ['entrypoint', 'env']);
-  const bunSection = top.section('bun', ['entrypoint', 'env']);
+  const bunSection = top.section('bun', ['entrypoint', 'env', 'binary']);
   const goSection = top.section('go', ['max_requests', 'go_max_procs', 'go_mem_limit', 'read_timeout_seconds', 'write_timeout_seconds', 'idle_timeout_seconds']);
   const execSection = top.section('exec', ['command', 'build']);
+  const phpSection = top.section('php', PHP_KEYS);
+  let php: PhpConfig | undefined;
   const env: Record<string, string> = { ...top.stringMap('env') };
 
   let command: string[];
@@ -126,14 +137,28 @@ export function checkWorkerConfig(node: YamlNode | undefined, name: string, dir:
     case 'bun': {
       const entry = bunSection.string('entrypoint', 'index.ts');
       Object.assign(env, bunSection.stringMap('env'));
-      command = ['bun', 'run', entry];
-      build = existsSync(join(dir, 'package.json')) ? ['bun', 'install'] : undefined;
+      const binary = bunSection.string('binary', undefined);
+      if (binary === '') bunSection.fail('binary', 'must not be empty: a command looked up in PATH, or a path (relative to the worker folder)');
+      const bun = binary || findBun(root);
+      if (bun === undefined) {
+        const places = bunCandidates(root, process.env).map((p) => dirname(p));
+        report.warnings.push(`${file}: warning: bun not found (looked in PATH, ${places.slice(-3).join(', ')}); install it (npm install --save-dev bun) or set bun.binary`);
+      }
+      command = [bun ?? 'bun', 'run', entry];
+      build = existsSync(join(dir, 'package.json')) ? [bun ?? 'bun', 'install'] : undefined;
       break;
     }
     case 'go':
       command = [join(dir, 'bin', name)];
       build = ['go', 'build', '-o', join('bin', name), './src'];
       break;
+    case 'php': {
+      php = readPhpConfig(phpSection, top.string('document_root', 'public'), dir, report);
+      const binary = phpSection.string('binary', undefined);
+      if (binary === '') phpSection.fail('binary', 'must not be empty: a command looked up in PATH, or a path (relative to the worker folder)');
+      command = [binary || findPhpFpm() || 'php-fpm'];
+      break;
+    }
     case 'exec': {
       const cmd = execSection.stringList('command');
       command = cmd ?? [];
@@ -146,13 +171,17 @@ export function checkWorkerConfig(node: YamlNode | undefined, name: string, dir:
       break;
     }
   }
+  if (type !== 'php') {
+    for (const key of ['php', 'document_root']) if (top.has(key)) report.warnings.push(`${file}: warning: ${key} applies to type php only; ignored`);
+  }
   if (type === 'node' && command[1] !== undefined && !isAbsolute(command[1]) && command[1].startsWith('..')) {
     report.warnings.push(`${file}: warning: node.entrypoint ${command[1]} is outside the worker folder`);
   }
 
   const scaling = top.section('scaling', ['min_workers', 'max_workers', 'queue_threshold', 'scale_down_delay', 'max_concurrency']);
   const minWorkers = scaling.int('min_workers', 1, 0, 1000);
-  const maxWorkers = scaling.int('max_workers', Math.max(5, minWorkers), 1, 1000);
+  // One php-fpm per instance already runs a pool of children: one instance unless asked for more.
+  const maxWorkers = scaling.int('max_workers', Math.max(php === undefined ? 5 : 1, minWorkers), 1, 1000);
   if (scaling.ok('min_workers') && scaling.ok('max_workers') && minWorkers > maxWorkers) {
     scaling.fail('min_workers', `(${minWorkers}) must not exceed max_workers (${maxWorkers})`);
   }
@@ -178,11 +207,13 @@ export function checkWorkerConfig(node: YamlNode | undefined, name: string, dir:
       maxWorkers,
       queueThreshold: scaling.int('queue_threshold', 10, 0),
       scaleDownDelaySeconds: scaling.number('scale_down_delay', 60, 0),
-      maxConcurrency: scaling.int('max_concurrency', 100, 1, 1_000_000),
+      // php-fpm runs pm.max_children requests at once; more would wait in its backlog, unseen.
+      maxConcurrency: scaling.int('max_concurrency', php?.pool.maxChildren ?? 100, 1, 1_000_000),
     },
     maxRequests,
     maxMemoryMb: top.number('max_memory_mb', 0, 0),
     logFile,
     metricsCredentials: top.bool('metrics_credentials', false),
+    ...(php === undefined ? {} : { php }),
   };
 }

@@ -8,16 +8,30 @@ export interface Upstream {
   readonly port: number;
   /** Its slot, for dev-mode headers (`name#slot`). */
   readonly slot: number;
+  /** Takes what a FastCGI application wrote to FCGI_STDERR for a request: it goes to the worker's log. */
+  appendStderr?(chunk: Buffer): void;
 }
 
 /** A worker as the proxy sees it. */
 export interface BackendWorker {
   readonly name: string;
-  /** Its type (node, exec, go, bun), for dev-mode headers. */
+  /** Its type (node, exec, go, bun, php), for dev-mode headers. */
   readonly type: string;
+  /**
+   * How its instances are spoken to: HTTP/1.1, or FastCGI (php-fpm). A `fastcgi` worker's
+   * requests go through php-dispatch.ts: static files from its document root, scripts to php-fpm.
+   */
+  readonly protocol: 'http' | 'fastcgi';
+  /** `fastcgi`: the folder its scripts and static files are served from (absolute). */
+  readonly documentRoot?: string | undefined;
+  /**
+   * `fastcgi`: connections that may stay open to one instance between requests. Each one holds
+   * a php-fpm child, so this stays below the children php-fpm may run.
+   */
+  readonly keepConnections?: number | undefined;
   /** Its route prefix. */
   readonly route: string;
-  /** Its folder: files in its public/ are served without asking an instance. */
+  /** Its folder: files in its public/ are served without asking an instance (`http` workers). */
   readonly dir: string;
   /** The compiler output of its last failed build, until a build succeeds. */
   readonly buildError: string | undefined;

@@ -26,6 +26,8 @@ import { connectionCap, descriptorsNeeded, openFileLimit } from './fd-limit.js';
 import { closingResponse } from './raw-response.js';
 import { proxyUpgrade } from './upgrade.js';
 import { exchange, UpstreamPool } from './upstream.js';
+import { FastCgiPool } from '../fastcgi/index.js';
+import { servePhp, type PhpDispatchContext } from './php-dispatch.js';
 
 /** The `path` label of a request that no worker's route matches. */
 export const UNMATCHED_ROUTE = 'unmatched';
@@ -50,8 +52,10 @@ export interface ProxyOptions {
 
 interface RouteTarget {
   readonly worker: BackendWorker;
-  /** The worker's public folder, if it has one. */
+  /** The worker's public folder, if it has one (HTTP workers). */
   readonly publicDir: string | undefined;
+  /** Whether the worker is served over FastCGI (php-dispatch.ts). */
+  readonly fastcgi: boolean;
 }
 
 /** The main listener. */
@@ -62,6 +66,8 @@ export class ProxyServer {
   #server: ServerConfig;
   #router: Router<RouteTarget> = new Router([]);
   readonly #upstreams = new UpstreamPool();
+  readonly #fastcgi = new FastCgiPool();
+  readonly #php: PhpDispatchContext;
   /** When the last "out of file descriptors" error was logged (they come in bursts). */
   #lastAcceptError = 0;
   #active = 0;
@@ -73,6 +79,15 @@ export class ProxyServer {
     this.#options = options;
     this.#server = options.server;
     this.liveReload = options.mode === 'dev' ? new LiveReload() : undefined;
+    this.#php = {
+      mode: options.mode,
+      log: options.log,
+      pool: this.#fastcgi,
+      headerTimeoutMs: () => this.#server.server.writeTimeoutSeconds * 1000,
+      instanceFor: (req, res, worker, baseHeaders) => this.#instanceFor(req, res, worker, baseHeaders),
+      message: (err) => this.#message(err),
+      devHeaders: (worker, upstream) => this.#devHeaders(worker, upstream),
+    };
     // Node checks request timeouts every connectionsCheckingInterval (30 s by default), which
     // would make read_timeout_seconds late by up to that much.
     this.http = createServer({ requestTimeout: 0, headersTimeout: 0, keepAliveTimeout: 0, connectionsCheckingInterval: 1000 }, (req, res) => inTurn(req, res, this.#serve));
@@ -142,7 +157,8 @@ export class ProxyServer {
     this.#router = new Router(
       this.#options.backend.workers().map((worker) => {
         const dir = join(worker.dir, 'public');
-        return { prefix: worker.route, target: { worker, publicDir: existsSync(dir) ? dir : undefined } };
+        const fastcgi = worker.protocol === 'fastcgi';
+        return { prefix: worker.route, target: { worker, publicDir: !fastcgi && existsSync(dir) ? dir : undefined, fastcgi } };
       }),
     );
   }
@@ -227,6 +243,10 @@ export class ProxyServer {
     const { worker, publicDir } = match.target;
     const correlationId = validCorrelationId(req.headers['x-correlation-id']) ?? randomUUID();
     const baseHeaders: Record<string, string> = this.#options.mode === 'dev' ? { ...this.#devHeaders(worker), 'X-Correlation-ID': correlationId } : { 'X-Correlation-ID': correlationId };
+    if (match.target.fastcgi) {
+      await servePhp(this.#php, req, res, worker, match.prefix, match.rest, q < 0 ? '' : url.slice(q), correlationId, baseHeaders);
+      return;
+    }
     try {
       if (publicDir !== undefined && (await serveStatic(req, res, publicDir, match.rest, baseHeaders))) return;
     } catch {
@@ -343,6 +363,8 @@ export class ProxyServer {
       done(status);
     };
     if (match === undefined) return refuse(404, 'No worker serves this path.');
+    // php-fpm answers one request per FastCGI exchange; there is no connection to hand over.
+    if (match.target.fastcgi) return refuse(501, 'This worker does not take protocol upgrades.');
     if (this.#closing) return refuse(503, 'The server is shutting down.');
     const refused = refusal(req);
     if (refused !== undefined) return refuse(refused[0], refused[1]);
@@ -393,6 +415,7 @@ export class ProxyServer {
     }
     this.http.closeAllConnections();
     this.#upstreams.destroy();
+    this.#fastcgi.destroy();
     await closed;
   }
 }

@@ -12,11 +12,11 @@ import { pipeline } from 'node:stream';
 import { contentTypeOf } from './content-types.js';
 
 /**
- * The file `rest` (a URL path such as `/css/app.css`, without query) names inside `publicDir`,
- * or undefined when it could name anything outside it: undecodable escapes, `..` segments
- * (plain or encoded), backslashes, NUL bytes.
+ * The segments of `rest` (a URL path such as `/css/app.css`, without query), decoded once,
+ * without empty and `.` segments; undefined when it could name anything outside the folder it
+ * is resolved in: undecodable escapes, `..` segments (plain or encoded), backslashes, NUL bytes.
  */
-export function resolvePublicPath(publicDir: string, rest: string): string | undefined {
+export function pathSegments(rest: string): string[] | undefined {
   let decoded: string;
   try {
     decoded = decodeURIComponent(rest);
@@ -25,7 +25,17 @@ export function resolvePublicPath(publicDir: string, rest: string): string | und
   }
   if (decoded.includes('\0') || decoded.includes('\\')) return undefined;
   const segments = decoded.split('/').filter((s) => s !== '' && s !== '.');
-  if (segments.length === 0 || segments.some((s) => s === '..')) return undefined;
+  return segments.some((s) => s === '..') ? undefined : segments;
+}
+
+/**
+ * The file `rest` (a URL path such as `/css/app.css`, without query) names inside `publicDir`,
+ * or undefined when it could name anything outside it: undecodable escapes, `..` segments
+ * (plain or encoded), backslashes, NUL bytes.
+ */
+export function resolvePublicPath(publicDir: string, rest: string): string | undefined {
+  const segments = pathSegments(rest);
+  if (segments === undefined || segments.length === 0) return undefined;
   const full = join(publicDir, ...segments);
   return full.startsWith(publicDir + sep) ? full : undefined;
 }

@@ -3,9 +3,8 @@
  * max_memory_mb. It decides; the pool acts.
  */
 import { HEALTH_FAILURES_TO_REPLACE } from './decisions.js';
-import { probe, type ProbeResult } from './health.js';
+import type { ProbeResult } from './health.js';
 import type { Instance } from './instance.js';
-import { residentBytes } from './process-memory.js';
 
 /** What a checkup found. */
 export type Verdict =
@@ -25,16 +24,26 @@ export interface Checkup {
   readonly verdict: Verdict;
 }
 
-/** Probes `instance` and weighs the result; `maxMemoryBytes` 0 means no memory limit. */
-export async function checkup(instance: Instance, probeTimeoutMs: number, maxMemoryBytes: number): Promise<Checkup> {
-  const result = await probe(instance.port, probeTimeoutMs);
+/**
+ * Probes `instance` and weighs the result; `maxMemoryBytes` 0 means no memory limit.
+ * `maxConcurrency` is the requests it may have in flight: a php-fpm serving that many has every
+ * child busy, so its status page waits in the backlog like any request, and a probe that fails
+ * then says nothing about its health.
+ */
+export async function checkup(instance: Instance, probeTimeoutMs: number, maxMemoryBytes: number, maxConcurrency = Infinity): Promise<Checkup> {
+  const busy = (): boolean => instance.protocol === 'fastcgi' && instance.inflight >= maxConcurrency;
+  const busyBefore = busy();
+  const result = await instance.probe(probeTimeoutMs);
   if (result.inconclusive === true) return { probe: result, verdict: { kind: 'not_counted', why: result.error ?? 'inconclusive' } };
+  if (!result.ok && (busyBefore || busy())) {
+    return { probe: result, verdict: { kind: 'not_counted', why: `${result.error ?? 'failed'}, while all of php-fpm's children were busy` } };
+  }
   const failures = instance.recordHealth(result.ok);
   if (!result.ok) {
     const why = result.error ?? 'failed';
     return { probe: result, verdict: failures < HEALTH_FAILURES_TO_REPLACE ? { kind: 'failing', failures, why } : { kind: 'unhealthy', why } };
   }
-  const bytes = maxMemoryBytes > 0 && instance.pid !== undefined ? residentBytes(instance.pid) : undefined;
+  const bytes = maxMemoryBytes > 0 ? instance.memoryBytes() : undefined;
   if (bytes !== undefined && bytes > maxMemoryBytes) return { probe: result, verdict: { kind: 'memory', bytes } };
   return { probe: result, verdict: { kind: 'ok' } };
 }

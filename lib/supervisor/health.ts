@@ -15,10 +15,10 @@ export interface ProbeResult {
 }
 
 /** How late the timeout may fire before the stall is taken to be tqserver's own. */
-const STALL_ALLOWANCE_MS = 50;
+export const STALL_ALLOWANCE_MS = 50;
 
 /** Socket errors that are tqserver's shortage, not the worker's fault. */
-const OWN_LIMITS = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM']);
+export const OWN_LIMITS: ReadonlySet<string> = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM']);
 
 /** One probe of `port` with a timeout; never rejects. */
 export function probe(port: number, timeoutMs: number): Promise<ProbeResult> {

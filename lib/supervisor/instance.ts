@@ -3,13 +3,16 @@
  * transitions allowed between them are in one table.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, createWriteStream, mkdirSync, openSync } from 'node:fs';
+import { closeSync, createWriteStream, mkdirSync, openSync, type WriteStream } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Mode, WorkerConfig } from '../config/index.js';
 import { today } from '../log.js';
 import type { ExitReason, InstanceInfo } from '../observer.js';
 import { SupervisorError } from '../errors.js';
-import { probe } from './health.js';
+import type { PhpFpmStatus } from '../fastcgi/index.js';
+import { fastcgiPing, fastcgiStatus } from './fastcgi-health.js';
+import { probe, type ProbeResult } from './health.js';
+import { residentBytes, treeResidentBytes } from './process-memory.js';
 
 /**
  * `starting`: spawned, not yet healthy. `healthy`: in rotation. `draining`: out of rotation,
@@ -43,6 +46,17 @@ export interface InstanceOptions {
   readonly root: string;
   /** The metrics endpoint, if served, for the environment. */
   readonly metrics?: MetricsAccess | undefined;
+  /** The argv to start it with, when not the worker's `command` (a php-fpm with its own configuration). */
+  readonly command?: readonly string[] | undefined;
+}
+
+/** How tqserver speaks to an instance: HTTP/1.1, or FastCGI (php-fpm). */
+export type InstanceProtocol = 'http' | 'fastcgi';
+
+/** What php-fpm's status page said last, and when (ms since the epoch). */
+export interface PhpStatusReading {
+  readonly status: PhpFpmStatus;
+  readonly atMs: number;
 }
 
 /** Fills `{name}`, `{date}` and `{port}` in a log file template. */
@@ -123,6 +137,7 @@ export class Instance {
   readonly worker: WorkerConfig;
   readonly slot: number;
   readonly port: number;
+  readonly protocol: InstanceProtocol;
   readonly startedAt = Date.now();
   #inflight = 0;
   #served = 0;
@@ -142,12 +157,18 @@ export class Instance {
   /** The end of what it wrote to stderr, for log lines and the dev-mode start-failure page. */
   #stderrTail: Buffer = Buffer.alloc(0);
   #stderrCut = false;
+  /** Its log file, while open. */
+  #log: WriteStream | undefined;
+  #php: PhpStatusReading | undefined;
+  /** The php-fpm counters already reported (see takePhpCounters). */
+  #phpReported = { maxChildrenReached: 0, slowRequests: 0 };
 
   constructor(options: InstanceOptions) {
     const { worker, port, mode, root, metrics } = options;
     this.worker = worker;
     this.slot = options.slot;
     this.port = port;
+    this.protocol = worker.type === 'php' ? 'fastcgi' : 'http';
     let out: number | 'ignore' = 'ignore';
     if (worker.logFile !== null) {
       this.logFile = logPath(worker.logFile, root, worker.name, port);
@@ -158,21 +179,19 @@ export class Instance {
         this.logFile = undefined;
       }
     }
-    const [file, ...args] = worker.command as [string, ...string[]];
+    const [file, ...args] = (options.command ?? worker.command) as [string, ...string[]];
     // A process group of its own, so that stopping the instance also stops what it spawned.
     // stdout goes straight to the log file; stderr passes through tqserver, which keeps its end
     // to say why an instance died.
     this.#child = spawn(file, args, { cwd: worker.dir, env: instanceEnv(worker, port, mode, metrics), stdio: ['ignore', out, 'pipe'], detached: true });
     const log = typeof out === 'number' ? createWriteStream('', { fd: out }) : undefined;
     log?.on('error', () => {});
-    this.#child.stderr?.on('data', (chunk: Buffer) => {
-      log?.write(chunk);
-      const joined = Buffer.concat([this.#stderrTail, chunk]);
-      this.#stderrCut ||= joined.length > STDERR_TAIL_BYTES;
-      // A copy, so that a large chunk is not kept alive by a small view of it.
-      this.#stderrTail = joined.length > STDERR_TAIL_BYTES ? Buffer.from(joined.subarray(joined.length - STDERR_TAIL_BYTES)) : joined;
+    this.#log = log;
+    this.#child.stderr?.on('data', (chunk: Buffer) => this.appendStderr(chunk));
+    this.#child.stderr?.once('close', () => {
+      this.#log = undefined;
+      log?.end();
     });
-    this.#child.stderr?.once('close', () => log?.end());
     if (log === undefined && typeof out === 'number') closeSync(out);
     const pid = this.#child.pid;
     if (pid !== undefined) trackGroup(pid);
@@ -204,9 +223,62 @@ export class Instance {
           resolveExit(status);
         });
       };
-      this.#child.once('error', (err) => finish({ code: null, signal: null, error: err.message }));
+      this.#child.once('error', (err: NodeJS.ErrnoException) => {
+        const missing = this.protocol === 'fastcgi' && err.code === 'ENOENT';
+        finish({ code: null, signal: null, error: missing ? `${err.message}: php-fpm not found; install it (Debian: php8.2-fpm) or set php.binary` : err.message });
+      });
       this.#child.once('exit', (code, signal) => finish({ code, signal }));
     });
+  }
+
+  /**
+   * Takes what the instance wrote to stderr, or, for php-fpm, what a script wrote to
+   * FCGI_STDERR: it goes to the log file, and its end is kept for explanations.
+   */
+  appendStderr(chunk: Buffer): void {
+    this.#log?.write(chunk);
+    const joined = Buffer.concat([this.#stderrTail, chunk]);
+    this.#stderrCut ||= joined.length > STDERR_TAIL_BYTES;
+    // A copy, so that a large chunk is not kept alive by a small view of it.
+    this.#stderrTail = joined.length > STDERR_TAIL_BYTES ? Buffer.from(joined.subarray(joined.length - STDERR_TAIL_BYTES)) : joined;
+  }
+
+  /**
+   * One periodic health probe: `GET /health` over HTTP, or php-fpm's status page over FastCGI
+   * (whose reading is kept, see phpStatus). Never rejects.
+   */
+  async probe(timeoutMs: number): Promise<ProbeResult> {
+    if (this.protocol === 'http') return probe(this.port, timeoutMs);
+    const { probe: result, status } = await fastcgiStatus(this.port, timeoutMs);
+    if (status !== undefined) this.#php = { status, atMs: Date.now() };
+    return result;
+  }
+
+  /** What php-fpm's status page said at the last periodic probe that read it. */
+  get phpStatus(): PhpStatusReading | undefined {
+    return this.#php;
+  }
+
+  /**
+   * How much php-fpm's counters grew since the last call (its first reading counts from 0),
+   * so that the server's own counters add each event once.
+   */
+  takePhpCounters(): { readonly maxChildrenReached: number; readonly slowRequests: number } | undefined {
+    const now = this.#php?.status;
+    if (now === undefined) return undefined;
+    const before = this.#phpReported;
+    this.#phpReported = { maxChildrenReached: now.maxChildrenReached, slowRequests: now.slowRequests };
+    return { maxChildrenReached: Math.max(0, now.maxChildrenReached - before.maxChildrenReached), slowRequests: Math.max(0, now.slowRequests - before.slowRequests) };
+  }
+
+  /**
+   * Resident memory now: the process's, and for php-fpm its children's too (they serve the
+   * requests). Undefined once it is gone.
+   */
+  memoryBytes(): number | undefined {
+    const pid = this.#child.pid;
+    if (pid === undefined) return undefined;
+    return this.protocol === 'fastcgi' ? treeResidentBytes(pid) : residentBytes(pid);
   }
 
   /**
@@ -314,7 +386,7 @@ export class Instance {
   }
 
   /**
-   * Polls `GET /health` until it answers 200 (true), the process exits, or `timeoutMs` passes (a
+   * Polls `GET /health` (php-fpm: its ping page, over FastCGI) until it answers 200 (true), the process exits, or `timeoutMs` passes (a
    * string saying why it failed). The polls come 5 ms apart at first, doubling up to 100 ms:
    * most workers listen within a few tens of milliseconds, and a reload waits for the first
    * answer, not for the next tick of a slow poll.
@@ -326,7 +398,8 @@ export class Instance {
     while (this.#status === undefined && this.#state === 'starting') {
       const left = deadline - Date.now();
       if (left <= 0) return `not healthy within ${timeoutMs} ms (last probe: ${last})`;
-      const result = await probe(this.port, Math.min(probeTimeoutMs, left));
+      const wait = Math.min(probeTimeoutMs, left);
+      const result = this.protocol === 'fastcgi' ? await fastcgiPing(this.port, wait) : await probe(this.port, wait);
       if (result.ok) return true;
       last = result.error ?? 'failed';
       await new Promise((r) => setTimeout(r, Math.min(pauseMs, Math.max(0, deadline - Date.now()))));

@@ -15,7 +15,8 @@ import { decideScale, HEALTH_FAILURES_TO_REPLACE, REFUSED_PAUSE_MS } from './dec
 import { Dispatcher } from './dispatcher.js';
 import { Instance, type ExitStatus, type MetricsAccess } from './instance.js';
 import type { PortPool } from './port-pool.js';
-import { residentBytes } from './process-memory.js';
+import { preparePhpFpm, type PhpFpmLaunch } from './php-fpm.js';
+import type { PhpFpmStatus } from '../fastcgi/index.js';
 import { rollOut, sleep } from './rollout.js';
 
 /** What every pool shares. */
@@ -96,6 +97,25 @@ export class WorkerPool {
     return this.#config.dir;
   }
 
+  /** How the proxy speaks to its instances. */
+  get protocol(): 'http' | 'fastcgi' {
+    return this.#config.type === 'php' ? 'fastcgi' : 'http';
+  }
+
+  /** A php worker's document root. */
+  get documentRoot(): string | undefined {
+    return this.#config.php?.documentRoot;
+  }
+
+  /**
+   * A php worker's connections that may stay open to one instance between requests: one fewer
+   * than its php-fpm children, so that a child is always left to take a new connection (a health
+   * probe, or a request beyond the kept ones). See FastCgiPool.
+   */
+  get keepConnections(): number {
+    return Math.max(0, (this.#config.php?.pool.maxChildren ?? 0) - 1);
+  }
+
   /** Why its instances fail to start, while none is alive (the dev-mode start-failure page). */
   get startFailure(): string | undefined {
     return this.liveCount === 0 ? this.#startError : undefined;
@@ -123,7 +143,25 @@ export class WorkerPool {
 
   /** Every instance whose process is alive, with its resident memory (read now). */
   instances(): InstanceSnapshot[] {
-    return this.#instances.map((i) => ({ info: i.info(), state: i.state, residentBytes: i.pid === undefined ? undefined : residentBytes(i.pid) }));
+    return this.#instances.map((i) => ({ info: i.info(), state: i.state, residentBytes: i.memoryBytes() }));
+  }
+
+  /**
+   * A php worker's pool state: what the status pages of its instances said at their last
+   * periodic probe, summed; a reading older than three health-check intervals (its instance
+   * stopped answering) is left out. Undefined when there is none (not a php worker, or no
+   * recent reading).
+   */
+  phpStatus(): PhpFpmStatus | undefined {
+    const oldest = Date.now() - 3 * this.#ctx.server.workers.healthCheckIntervalMs - this.#ctx.server.workers.healthCheckTimeoutMs;
+    let sum: { -readonly [K in keyof PhpFpmStatus]: number } | undefined;
+    for (const i of this.#instances) {
+      const reading = i.phpStatus;
+      if (reading === undefined || reading.atMs < oldest || i.state === 'exited') continue;
+      sum ??= { activeProcesses: 0, idleProcesses: 0, listenQueue: 0, maxChildrenReached: 0, slowRequests: 0, acceptedConnections: 0 };
+      for (const k of Object.keys(sum) as (keyof PhpFpmStatus)[]) sum[k] += reading.status[k];
+    }
+    return sum;
   }
 
   /** Builds (if the worker has a build step), starts min_workers instances, starts the timers. */
@@ -224,21 +262,30 @@ export class WorkerPool {
     if (this.#stopped) return undefined;
     this.#spawning++;
     let instance: Instance;
+    let port: number | undefined;
+    let launch: PhpFpmLaunch | undefined;
     try {
-      const port = await this.#ctx.ports.acquire();
+      port = await this.#ctx.ports.acquire();
       if (this.#stopped) {
         this.#ctx.ports.release(port);
         return undefined;
       }
-      instance = new Instance({ worker: this.#config, slot: this.#freeSlot(), port, mode: this.#ctx.mode, root: this.#ctx.server.root, metrics: this.#ctx.metricsAccess?.() });
+      // A php worker's instance is a php-fpm with a configuration of its own, for its port.
+      launch = this.#config.php === undefined ? undefined : preparePhpFpm(this.#config, port, this.#ctx.mode);
+      instance = new Instance({ worker: this.#config, slot: this.#freeSlot(), port, mode: this.#ctx.mode, root: this.#ctx.server.root, metrics: this.#ctx.metricsAccess?.(), command: launch?.argv });
     } catch (err) {
+      launch?.remove();
+      if (port !== undefined) this.#ctx.ports.release(port);
       this.#ctx.log.error(`worker ${this.name}: cannot start an instance: ${(err as Error).message}`);
       return undefined;
     } finally {
       this.#spawning--;
     }
     this.#instances.push(instance);
-    void instance.exited.then((status) => this.#onExit(instance, status));
+    void instance.exited.then((status) => {
+      launch?.remove();
+      this.#onExit(instance, status);
+    });
     const { healthCheckWaitTimeoutMs, healthCheckTimeoutMs } = this.#ctx.server.workers;
     const ready = await instance.waitReady(healthCheckWaitTimeoutMs, healthCheckTimeoutMs);
     if (ready === true && instance.state === 'starting') {
@@ -355,7 +402,7 @@ export class WorkerPool {
     const healthy = this.#instances.filter((i) => i.state === 'healthy' && !i.retired);
     await Promise.all(
       healthy.map(async (instance) => {
-        const { probe, verdict } = await checkup(instance, healthCheckTimeoutMs, maxMemoryBytes);
+        const { probe, verdict } = await checkup(instance, healthCheckTimeoutMs, maxMemoryBytes, this.#config.scaling.maxConcurrency);
         const log = this.#ctx.log;
         if (verdict.kind === 'not_counted') {
           // A probe that tqserver's own stall or shortage failed says nothing about the worker.
@@ -363,6 +410,8 @@ export class WorkerPool {
           return;
         }
         this.#ctx.observer.healthCheck?.(this.name, probe.durationSeconds, probe.ok);
+        const php = instance.takePhpCounters();
+        if (php !== undefined) this.#ctx.observer.phpCounters?.(this.name, php.maxChildrenReached, php.slowRequests);
         if (instance.state !== 'healthy' || instance.retired) return;
         switch (verdict.kind) {
           case 'failing':

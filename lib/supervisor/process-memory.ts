@@ -11,3 +11,21 @@ export function residentBytes(pid: number): number | undefined {
     return undefined;
   }
 }
+
+/**
+ * Resident memory of `pid` and of its children (one level: a php-fpm master and its pool), read
+ * from /proc/<pid>/task/<pid>/children; undefined when `pid` cannot be read.
+ */
+export function treeResidentBytes(pid: number): number | undefined {
+  const own = residentBytes(pid);
+  if (own === undefined) return undefined;
+  let children: string;
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'latin1');
+  } catch {
+    return own;
+  }
+  let total = own;
+  for (const child of children.trim().split(' ')) if (child !== '') total += residentBytes(Number(child)) ?? 0;
+  return total;
+}

@@ -144,7 +144,9 @@ export class Supervisor {
         this.#emit('configChange');
         return;
       }
-      if (paths.every((p) => p === 'public' || p.startsWith(`public${sep}`))) {
+      // php-fpm reads every script afresh (opcache checks time stamps; in dev mode on every
+      // request): a change to a php worker's files needs no restart, only a browser reload.
+      if (pool.type === 'php' || paths.every((p) => p === 'public' || p.startsWith(`public${sep}`))) {
         this.#emit('change');
         this.#emit('browserReload');
         return;

@@ -15,9 +15,12 @@ import { basename, dirname, join, sep } from 'node:path';
 /** Folder names never entered: dependencies, build output, logs. Dot-folders are skipped too. */
 const IGNORED_FOLDERS = new Set(['node_modules', 'bin', 'dist', 'build', 'logs']);
 
-/** What package managers write on install (npm, Yarn, pnpm, Bun, Composer). */
+/**
+ * What package managers write on install (npm, Yarn, pnpm, Bun, Composer), and `go.sum`, which
+ * `go build -mod=mod` writes: a change of dependencies comes with a change of the manifest.
+ */
 const LOCK_FILES = new Set([
-  'package-lock.json', 'npm-shrinkwrap.json', 'yarn.lock', 'pnpm-lock.yaml', 'bun.lockb', 'bun.lock', 'composer.lock',
+  'package-lock.json', 'npm-shrinkwrap.json', 'yarn.lock', 'pnpm-lock.yaml', 'bun.lockb', 'bun.lock', 'composer.lock', 'go.sum',
 ]);
 
 /**

@@ -1,0 +1,37 @@
+/**
+ * Where the `bun` executable of a `bun` worker comes from, when its worker.yaml does not say
+ * (`bun.binary`). The Go TQServer looks in PATH, then in `~/.bun/bin`; tqserver also looks in
+ * the `node_modules/.bin` of the project and of its own installation, so that the npm package
+ * `bun` (a real Bun binary) works as a dependency without being on PATH.
+ */
+import { accessSync, constants, statSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** tqserver's own `node_modules/.bin`: this file is `lib/config/` or `dist/config/` of the package. */
+const OWN_BIN = fileURLToPath(new URL('../../node_modules/.bin/', import.meta.url));
+
+/**
+ * The places looked at, in order: each folder of `PATH`, then `<root>/node_modules/.bin`, then
+ * tqserver's own `node_modules/.bin`, then `~/.bun/bin` (where Bun's own installer puts it).
+ */
+export function bunCandidates(root: string, env: NodeJS.ProcessEnv): string[] {
+  const path = (env.PATH ?? '').split(delimiter).filter((dir) => dir !== '');
+  return [...path, join(root, 'node_modules', '.bin'), OWN_BIN, join(env.HOME ?? homedir(), '.bun', 'bin')].map((dir) => join(dir, 'bun'));
+}
+
+/** The first of {@link bunCandidates} that is an executable file, or undefined. */
+export function findBun(root: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return bunCandidates(root, env).find(isExecutableFile);
+}
+
+function isExecutableFile(path: string): boolean {
+  try {
+    if (!statSync(path).isFile()) return false;
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
