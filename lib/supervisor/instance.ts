@@ -123,8 +123,8 @@ function trackGroup(pid: number): void {
 
 /** The first pause between readiness polls of a new instance. */
 const READY_POLL_FIRST_MS = 5;
-/** The longest pause between readiness polls. */
-const READY_POLL_MAX_MS = 100;
+/** The longest pause between readiness polls: a refused connect costs little, a late poll delays the switch. */
+const READY_POLL_MAX_MS = 25;
 /** How much of an instance's stderr is kept in memory. */
 const STDERR_TAIL_BYTES = 4096;
 /** How many lines of stderr an explanation quotes. */
@@ -387,7 +387,7 @@ export class Instance {
 
   /**
    * Polls `GET /health` (php-fpm: its ping page, over FastCGI) until it answers 200 (true), the process exits, or `timeoutMs` passes (a
-   * string saying why it failed). The polls come 5 ms apart at first, doubling up to 100 ms:
+   * string saying why it failed). The polls come 5 ms apart at first, doubling up to 25 ms:
    * most workers listen within a few tens of milliseconds, and a reload waits for the first
    * answer, not for the next tick of a slow poll.
    */
