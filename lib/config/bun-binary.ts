@@ -4,10 +4,10 @@
  * the `node_modules/.bin` of the project and of its own installation, so that the npm package
  * `bun` (a real Bun binary) works as a dependency without being on PATH.
  */
-import { accessSync, constants, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isExecutableFile } from './executable.js';
 
 /** tqserver's own `node_modules/.bin`: this file is `lib/config/` or `dist/config/` of the package. */
 const OWN_BIN = fileURLToPath(new URL('../../node_modules/.bin/', import.meta.url));
@@ -24,14 +24,4 @@ export function bunCandidates(root: string, env: NodeJS.ProcessEnv): string[] {
 /** The first of {@link bunCandidates} that is an executable file, or undefined. */
 export function findBun(root: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
   return bunCandidates(root, env).find(isExecutableFile);
-}
-
-function isExecutableFile(path: string): boolean {
-  try {
-    if (!statSync(path).isFile()) return false;
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }

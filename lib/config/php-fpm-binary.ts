@@ -4,8 +4,9 @@
  * `/usr/sbin/php-fpm8.2` and no `php-fpm`), the newest first. `/usr/sbin` and `/usr/local/sbin`
  * are looked in too, since they are often missing from a non-root PATH.
  */
-import { accessSync, constants, readdirSync, statSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { isExecutableFile } from './executable.js';
 
 /** The folders looked in, in order: PATH's, then /usr/local/sbin and /usr/sbin if not there. */
 export function phpFpmFolders(env: NodeJS.ProcessEnv): string[] {
@@ -39,14 +40,4 @@ export function findPhpFpm(env: NodeJS.ProcessEnv = process.env): string | undef
     if (found !== undefined) return found;
   }
   return undefined;
-}
-
-function isExecutableFile(path: string): boolean {
-  try {
-    if (!statSync(path).isFile()) return false;
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }
