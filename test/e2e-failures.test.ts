@@ -194,3 +194,63 @@ describe('connection limits and file descriptors', () => {
     }
   });
 });
+
+describe('requests a client gave up on while they waited', () => {
+  test('a client that resets while its request waits for a static-file check does not keep the worker slot', async () => {
+    const project = new Project();
+    project
+      .server('  queue_timeout_ms: 3000\n')
+      .echoWorker('w', '/', 'scaling:\n  min_workers: 1\n  max_workers: 1\n  max_concurrency: 2\n')
+      .write('workers/w/public/app.css', 'x{}\n');
+    const s = await startServer(project);
+    try {
+      // Each request waits on a stat of public/ before it is sent on; its client is gone by then.
+      await Promise.all(
+        Array.from({ length: 60 }, () =>
+          new Promise<void>((resolve) => {
+            const socket = connect(s.port, '127.0.0.1', () => {
+              socket.write('GET /slow/400 HTTP/1.1\r\nHost: x\r\n\r\n');
+              socket.resetAndDestroy();
+              resolve();
+            });
+            socket.on('error', () => resolve());
+          }),
+        ),
+      );
+      await new Promise((r) => setTimeout(r, 1500));
+      const r = await http(s.base, '/echo');
+      assert.equal(r.status, 200, 'a slot of the only instance is free again');
+      const m = await scrape(s.base);
+      assert.equal(m.value('tqserver_active_requests'), 0);
+    } finally {
+      assert.equal(await s.stop(), 0);
+      project.remove();
+    }
+  });
+
+  test('a request pipelined behind one answered with Connection: close is never sent to a worker', async () => {
+    const project = new Project();
+    project.server().echoWorker('w', '/');
+    const s = await startServer(project);
+    try {
+      const before_ = (await scrape(s.base)).value('tqserver_requests_total', { method: 'POST', path: '/', status: '200' });
+      const reply = await new Promise<string>((resolve) => {
+        const socket = connect(s.port, '127.0.0.1', () => {
+          // Two Host headers: a 400 that closes the connection; the POST behind it must not run.
+          socket.write('GET /echo HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\nPOST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi');
+        });
+        let text = '';
+        socket.setEncoding('latin1').on('data', (d: string) => (text += d));
+        socket.on('close', () => resolve(text));
+        setTimeout(() => socket.destroy(), 3000);
+      });
+      assert.match(reply, /^HTTP\/1\.1 400 /);
+      assert.equal(reply.split('HTTP/1.1 ').length - 1, 1, 'one answer, then the connection closed');
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal((await scrape(s.base)).value('tqserver_requests_total', { method: 'POST', path: '/', status: '200' }), before_, 'the POST never reached the worker');
+    } finally {
+      assert.equal(await s.stop(), 0);
+      project.remove();
+    }
+  });
+});

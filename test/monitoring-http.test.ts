@@ -73,6 +73,9 @@ test('the worker serves /health, its page and files under a strict CSP, and its 
   const worker = await startWorker({ TQSERVER_METRICS_URL: metrics.url, TQSERVER_METRICS_AUTHORIZATION: TOKEN, MONITORING_SCRAPE_INTERVAL_MS: '200' });
   try {
     assert.equal((await http(worker.base, '/health')).status, 200);
+    // A request target that is no URL is refused, and the worker lives on.
+    assert.equal((await http(worker.base, '//[x')).status, 400);
+    assert.equal((await http(worker.base, '/health')).status, 200);
 
     const page = await http(worker.base, '/');
     assert.equal(page.status, 200);

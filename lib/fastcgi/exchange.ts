@@ -101,8 +101,14 @@ export function fastcgiExchange(req: IncomingMessage, res: ServerResponse, targe
   const body = target.body;
   const noBody = req.method === 'HEAD';
 
+  // The client left while the request waited (for its target, for an instance): nothing starts.
+  if (res.destroyed) return Promise.resolve(undefined);
   return new Promise((resolve) => {
     let settled = false;
+    /** Whether the response head arrived: from then on php-fpm is answering, and no timer runs. */
+    let answered = false;
+    /** Whether the client's body ended (its end went to the connection that had it). */
+    let bodyEnded = false;
     let sink: PooledConnection | undefined;
     let timer: NodeJS.Timeout | undefined;
     /** Whether any byte of the body was read from the client (then it cannot be sent again). */
@@ -130,7 +136,7 @@ export function fastcgiExchange(req: IncomingMessage, res: ServerResponse, targe
       requestSent = true;
       // A retry sends the request again: its clock starts again.
       clearTimeout(timer);
-      if (target.headerTimeoutMs > 0 && !settled) {
+      if (target.headerTimeoutMs > 0 && !settled && !answered) {
         timer = setTimeout(() => {
           sink?.destroy();
           if (res.headersSent) res.destroy();
@@ -159,6 +165,7 @@ export function fastcgiExchange(req: IncomingMessage, res: ServerResponse, targe
         }
       });
       req.once('end', () => {
+        bodyEnded = true;
         if (settled || sink === undefined || sink.destroyed) return;
         sink.write(endOfStream(RecordType.STDIN, REQUEST_ID));
         sent();
@@ -177,6 +184,7 @@ export function fastcgiExchange(req: IncomingMessage, res: ServerResponse, targe
       };
       const cgi = new CgiResponseParser({
         head: (status, reason, raw) => {
+          answered = true;
           clearTimeout(timer);
           const { headers, length } = responseHead(status, raw);
           declared = length;
@@ -185,6 +193,12 @@ export function fastcgiExchange(req: IncomingMessage, res: ServerResponse, targe
         },
         body: (chunk) => {
           if (noBody || res.statusCode === 204 || res.statusCode === 304) return;
+          // A client gone has no one to wait for: writing to it would wait for a drain that never comes.
+          if (res.destroyed) {
+            current.destroy();
+            settle();
+            return;
+          }
           bodyBytes += chunk.length;
           if (declared !== undefined && bodyBytes > declared) throw new FastCgiProtocolError(`the body is longer than its Content-Length ${declared}`);
           if (!res.write(chunk) && !paused) {
@@ -209,7 +223,8 @@ export function fastcgiExchange(req: IncomingMessage, res: ServerResponse, targe
         settle();
         // Handed back on the next turn of the event loop, so that an application closing the
         // connection right after END_REQUEST (php-fpm after pm.max_requests) is seen first.
-        if (keep && requestSent) setImmediate(() => pool.give(socket, target.keepConnections));
+        // A connection holding part of a record after END_REQUEST is out of step: not kept.
+        if (keep && requestSent) setImmediate(() => (records.partial ? socket.destroy() : pool.give(socket, target.keepConnections)));
         else socket.destroy();
       };
       const records = new RecordParser((type, requestId, content) => {
@@ -246,7 +261,7 @@ export function fastcgiExchange(req: IncomingMessage, res: ServerResponse, targe
         },
         closed: (err) => {
           if (settled) return;
-          if (retry && taken.reused && !received && !bodyRead) {
+          if (retry && taken.reused && !received && !bodyRead && !bodyEnded) {
             attempt(false);
             return;
           }

@@ -93,9 +93,10 @@ function start(connection: Connection, socket: ClientSocket, req: IncomingMessag
   connection.busy = true;
   serve(req, res);
   res.once('close', () => {
-    // A response that did not finish took the connection with it; what waited behind it was
-    // never started, so it has nothing to settle.
-    if (!res.writableFinished || socket.destroyed) {
+    // A response that did not finish took the connection with it, and one that closes the
+    // connection (Connection: close, RFC 9112 9.6) is the last it answers: what waited behind
+    // it is never started, so it has nothing to settle.
+    if (!res.writableFinished || socket.destroyed || socket.writableEnded || !res.shouldKeepAlive) {
       connection.busy = false;
       connection.waiting.length = 0;
       return;

@@ -145,12 +145,14 @@ const notFound: MetricsHandler = (_req, res) => {
  */
 export class MetricsEndpoint {
   readonly #serve: MetricsHandler;
+  readonly #log: Logger;
   #settings: EndpointSettings;
   #admin: AdminListener | undefined;
   /** Set by close(): a reload still binding must not leave a listener behind. */
   #closed = false;
 
   constructor(options: MetricsEndpointSetup) {
+    this.#log = options.log;
     this.#settings = options.settings;
     this.#serve = createMetricsHandler({ registry: options.registry, log: options.log, scraped: options.scraped, auth: () => this.#settings.auth });
   }
@@ -240,6 +242,8 @@ export class MetricsEndpoint {
       server.once('error', reject);
       server.listen(listen.port, listen.host, () => {
         server.off('error', reject);
+        // Once bound, an accept error is logged, never an uncaught exception that ends the server.
+        server.on('error', (err: NodeJS.ErrnoException) => this.#log.error(`metrics listener ${listen.host}:${listen.port}: ${err.code ?? err.message}`));
         resolve({ server, listen, address: server.address() as AddressInfo });
       });
     });

@@ -72,6 +72,8 @@ export class ProxyServer {
   #lastAcceptError = 0;
   #active = 0;
   #open = 0;
+  /** Client sockets of upgrade requests (tunnels, once upgraded): Node's closeAllConnections() does not see them. */
+  readonly #tunnels = new Set<Duplex>();
   #closing = false;
   #drained: (() => void) | undefined;
 
@@ -104,9 +106,16 @@ export class ProxyServer {
       });
     });
     this.http.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-      // A response already under way on this connection cannot be followed by an error head.
+      // A response pending on this connection (one request at a time: it may still wait for its
+      // worker) is answered first and closes the connection after it; no error head goes in
+      // its place. Bytes after a `Connection: close` request (HPE_CLOSED_CONNECTION) are dropped.
       const current = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
-      if (!socket.writable || (current !== null && current !== undefined && current.headersSent)) return socket.destroy();
+      if (current !== null && current !== undefined && !current.writableFinished) {
+        current.shouldKeepAlive = false;
+        current.once('finish', () => socket.end());
+        return;
+      }
+      if (!socket.writable) return socket.destroy();
       // Node sends 431 itself for oversized headers when it can; anything else unreadable is a 400.
       const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
       socket.end(closingResponse(status));
@@ -389,6 +398,10 @@ export class ProxyServer {
     headers.push('Connection', 'Upgrade', 'Upgrade', req.headers.upgrade ?? 'websocket');
     try {
       const timeoutMs = this.#server.server.writeTimeoutSeconds * 1000;
+      if (!socket.destroyed) {
+        this.#tunnels.add(socket);
+        socket.once('close', () => this.#tunnels.delete(socket));
+      }
       await proxyUpgrade(req, socket, head, { port: instance.port, path: match.rest + (q < 0 ? '' : url.slice(q)), headers, timeoutMs }, done);
     } finally {
       worker.release(instance);
@@ -414,6 +427,8 @@ export class ProxyServer {
       });
     }
     this.http.closeAllConnections();
+    // Tunnels (WebSockets) would otherwise keep the listener, and so the shutdown, open forever.
+    for (const socket of this.#tunnels) socket.destroy();
     this.#upstreams.destroy();
     this.#fastcgi.destroy();
     await closed;

@@ -35,6 +35,11 @@ export interface UpgradeTarget {
  * Resolves when the exchange is over.
  */
 export function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, target: UpgradeTarget, answered: (status: number) => void): Promise<void> {
+  // The client left while the request waited for an instance: its close has already happened.
+  if (socket.destroyed) {
+    answered(0);
+    return Promise.resolve();
+  }
   return new Promise((resolve) => {
     let done = false;
     let decided = false;

@@ -135,8 +135,15 @@ export function exchange(req: IncomingMessage, res: ServerResponse, target: Upst
   head += '\r\n';
   const framing = target.body;
 
+  // The client left while the request waited (for a static file check, for an instance): its
+  // close has already happened, so nothing is started for it.
+  if (res.destroyed) return Promise.resolve(undefined);
   return new Promise((resolve) => {
     let settled = false;
+    /** Whether the response head arrived: from then on the worker is answering, and no timer runs. */
+    let answered = false;
+    /** Whether the client's body ended (a chunked one's last chunk was written to the sink then). */
+    let bodyEnded = false;
     let sink: PooledSocket | undefined;
     let timer: NodeJS.Timeout | undefined;
     /** Whether any byte of the body was read from the client (then a retry cannot resend it). */
@@ -162,7 +169,7 @@ export function exchange(req: IncomingMessage, res: ServerResponse, target: Upst
     };
     const startTimer = (): void => {
       requestSent = true;
-      if (target.headerTimeoutMs > 0 && !settled) {
+      if (target.headerTimeoutMs > 0 && !settled && !answered) {
         timer = setTimeout(() => {
           sink?.destroy();
           if (res.headersSent) res.destroy();
@@ -202,6 +209,7 @@ export function exchange(req: IncomingMessage, res: ServerResponse, target: Upst
         }
       });
       req.once('end', () => {
+        bodyEnded = true;
         if (settled || sink === undefined || sink.destroyed) return;
         if (chunked) sink.write(LAST_CHUNK, 'latin1');
         startTimer();
@@ -221,12 +229,19 @@ export function exchange(req: IncomingMessage, res: ServerResponse, target: Upst
       const parser = new ResponseParser(
         {
           head: (status, reason, raw) => {
+            answered = true;
             clearTimeout(timer);
             const headers = endToEnd(raw);
             for (const x of target.responseHeaders) headers.push(x);
             res.writeHead(status, reason, headers);
           },
           body: (chunk) => {
+            // A client gone has no one to wait for: writing to it would wait for a drain that never comes.
+            if (res.destroyed) {
+              current.destroy();
+              settle();
+              return;
+            }
             if (!res.write(chunk) && !paused) {
               paused = true;
               current.pause();
@@ -266,7 +281,9 @@ export function exchange(req: IncomingMessage, res: ServerResponse, target: Upst
           try {
             parser.close();
           } catch (parseErr) {
-            if (retry && taken.reused && !received && !bodyRead) {
+            // Safe to send again only if nothing of the body was read or ended on the dead
+            // connection (an empty chunked body's last chunk went to it).
+            if (retry && taken.reused && !received && !bodyRead && !bodyEnded) {
               attempt(false);
               return;
             }

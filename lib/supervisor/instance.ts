@@ -127,6 +127,8 @@ const READY_POLL_FIRST_MS = 5;
 const READY_POLL_MAX_MS = 25;
 /** How much of an instance's stderr is kept in memory. */
 const STDERR_TAIL_BYTES = 4096;
+/** The most of an instance's output queued for its log file before more is dropped. */
+const LOG_QUEUE_MAX_BYTES = 4 * 1024 * 1024;
 /** How many lines of stderr an explanation quotes. */
 const STDERR_LINES = 12;
 /** How long an exit waits for the rest of the instance's stderr. */
@@ -157,6 +159,7 @@ export class Instance {
   /** The end of what it wrote to stderr, for log lines and the dev-mode start-failure page. */
   #stderrTail: Buffer = Buffer.alloc(0);
   #stderrCut = false;
+  #stopping: Promise<ExitStatus> | undefined;
   /** Its log file, while open. */
   #log: WriteStream | undefined;
   #php: PhpStatusReading | undefined;
@@ -187,7 +190,14 @@ export class Instance {
     const log = typeof out === 'number' ? createWriteStream('', { fd: out }) : undefined;
     log?.on('error', () => {});
     this.#log = log;
-    this.#child.stderr?.on('data', (chunk: Buffer) => this.appendStderr(chunk));
+    const stderr = this.#child.stderr;
+    stderr?.on('data', (chunk: Buffer) => {
+      // A slow disk holds the instance's stderr back rather than tqserver's memory growing.
+      if (!this.appendStderr(chunk) && stderr !== null && log !== undefined) {
+        stderr.pause();
+        log.once('drain', () => stderr.resume());
+      }
+    });
     this.#child.stderr?.once('close', () => {
       this.#log = undefined;
       log?.end();
@@ -233,14 +243,20 @@ export class Instance {
 
   /**
    * Takes what the instance wrote to stderr, or, for php-fpm, what a script wrote to
-   * FCGI_STDERR: it goes to the log file, and its end is kept for explanations.
+   * FCGI_STDERR: it goes to the log file, and its end is kept for explanations. Returns false
+   * while the log file has more queued than it wants (the caller may wait for its drain); what
+   * is written past LOG_QUEUE_MAX_BYTES queued is dropped, since a script's output cannot wait.
    */
-  appendStderr(chunk: Buffer): void {
-    this.#log?.write(chunk);
+  appendStderr(chunk: Buffer): boolean {
+    const log = this.#log;
+    let room = true;
+    if (log !== undefined && log.writableLength < LOG_QUEUE_MAX_BYTES) room = log.write(chunk);
+    else if (log !== undefined) room = false;
     const joined = Buffer.concat([this.#stderrTail, chunk]);
     this.#stderrCut ||= joined.length > STDERR_TAIL_BYTES;
     // A copy, so that a large chunk is not kept alive by a small view of it.
     this.#stderrTail = joined.length > STDERR_TAIL_BYTES ? Buffer.from(joined.subarray(joined.length - STDERR_TAIL_BYTES)) : joined;
+    return room;
   }
 
   /**
@@ -435,11 +451,16 @@ export class Instance {
   whenIdle(timeoutMs: number): Promise<void> {
     if (this.#inflight <= 0 || this.#state === 'exited') return Promise.resolve();
     return new Promise((resolveIdle) => {
-      const timer = setTimeout(resolveIdle, timeoutMs);
-      this.#idleWaiters.push(() => {
+      const waiter = (): void => {
         clearTimeout(timer);
         resolveIdle();
-      });
+      };
+      const timer = setTimeout(() => {
+        const at = this.#idleWaiters.indexOf(waiter);
+        if (at >= 0) this.#idleWaiters.splice(at, 1);
+        resolveIdle();
+      }, timeoutMs);
+      this.#idleWaiters.push(waiter);
     });
   }
 
@@ -458,15 +479,17 @@ export class Instance {
   }
 
   /** SIGTERM to its process group, SIGKILL after `graceMs`; resolves when it has exited. */
-  async stop(graceMs: number): Promise<ExitStatus> {
-    if (this.#state !== 'exited') {
+  stop(graceMs: number): Promise<ExitStatus> {
+    // Once: a second SIGTERM means "exit now" to many programs.
+    this.#stopping ??= (async () => {
+      if (this.#state === 'exited') return this.exited;
       this.transition('stopping');
       this.#signal('SIGTERM');
       const timer = setTimeout(() => this.#signal('SIGKILL'), graceMs);
       const status = await this.exited;
       clearTimeout(timer);
       return status;
-    }
-    return this.exited;
+    })();
+    return this.#stopping;
   }
 }

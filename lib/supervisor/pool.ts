@@ -64,6 +64,7 @@ export class WorkerPool {
   /** False until start() has run: before that the scaler leaves starting to start(). */
   #started = false;
   #restarting = false;
+  #checking = false;
   #ops: Promise<unknown> = Promise.resolve();
   #scaleTimer: NodeJS.Timeout | undefined;
   #healthTimer: NodeJS.Timeout | undefined;
@@ -396,7 +397,18 @@ export class WorkerPool {
   }
 
   async #checkHealth(): Promise<void> {
-    if (this.#stopped) return;
+    // One round at a time: a round slower than the interval must not overlap the next and
+    // count a slow instance's failures twice.
+    if (this.#stopped || this.#checking) return;
+    this.#checking = true;
+    try {
+      await this.#checkRound();
+    } finally {
+      this.#checking = false;
+    }
+  }
+
+  async #checkRound(): Promise<void> {
     const { healthCheckTimeoutMs } = this.#ctx.server.workers;
     const maxMemoryBytes = this.#config.maxMemoryMb * 1024 * 1024;
     const healthy = this.#instances.filter((i) => i.state === 'healthy' && !i.retired);

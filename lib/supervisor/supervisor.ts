@@ -84,7 +84,20 @@ export class Supervisor {
   }
 
   #create(config: WorkerConfig): WorkerPool {
-    const pool = new WorkerPool(config, { server: this.#server, mode: this.#options.mode, ports: this.#ports, observer: this.#options.observer, log: this.#options.log, metricsAccess: this.#options.metricsAccess });
+    const { mode, observer, log, metricsAccess } = this.#options;
+    // `server` is read when used, so a reload's workers.* settings (queue, timeouts, grace
+    // period) reach the pools that already run; the health-check interval is set when a pool starts.
+    const current = (): ServerConfig => this.#server;
+    const pool = new WorkerPool(config, {
+      get server() {
+        return current();
+      },
+      mode,
+      ports: this.#ports,
+      observer,
+      log,
+      metricsAccess,
+    });
     this.#pools.set(config.name, pool);
     if (this.#options.mode === 'dev') this.#watch(pool);
     return pool;

@@ -81,7 +81,14 @@ export function createHandler(parts) {
   };
 
   return (req, res) => {
-    const url = new URL(req.url ?? '/', 'http://worker.invalid');
+    let url;
+    try {
+      // A target such as `//[x` is not a URL: it is refused, never thrown (that would end the worker).
+      url = new URL(req.url ?? '/', 'http://worker.invalid');
+    } catch {
+      res.writeHead(400, { ...SECURITY_HEADERS, 'Content-Type': 'text/plain; charset=utf-8' }).end('Bad request target.\n');
+      return;
+    }
     const path = url.pathname;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { ...SECURITY_HEADERS, Allow: 'GET, HEAD', 'Content-Type': 'text/plain; charset=utf-8' }).end('Only GET and HEAD.\n');
