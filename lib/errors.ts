@@ -3,6 +3,12 @@
  * Callers branch on `code`, never on message text.
  */
 
+/**
+ * System error codes that mean tqserver itself ran out of something (file descriptors, buffer
+ * space, memory): never a worker's fault, and reported as tqserver's own.
+ */
+export const OWN_LIMIT_CODES: ReadonlySet<string> = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM']);
+
 /** Base class of every error tqserver throws on purpose. */
 export class TqError extends Error {
   /** Stable machine-readable code, e.g. `ERR_METRIC_NAME`. */

@@ -5,7 +5,7 @@
  * the Content-Length the script set, else chunked), STDERR handed to the worker's log.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ServeError } from '../errors.js';
+import { OWN_LIMIT_CODES, ServeError } from '../errors.js';
 import { CgiResponseParser } from './cgi-response.js';
 import type { FastCgiPool, PooledConnection } from './connection-pool.js';
 import { FastCgiProtocolError } from './errors.js';
@@ -22,8 +22,6 @@ const REQUEST_ID = 1;
  */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
-/** The error codes of a connection tqserver could not open for reasons of its own. */
-const OWN_LIMITS = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM']);
 
 /** What one exchange needs. */
 export interface FastCgiTarget {
@@ -266,7 +264,7 @@ export function fastcgiExchange(req: IncomingMessage, res: ServerResponse, targe
             return;
           }
           const code = err?.code;
-          if (code !== undefined && OWN_LIMITS.has(code)) fail('ERR_NO_RESOURCES', code);
+          if (code !== undefined && OWN_LIMIT_CODES.has(code)) fail('ERR_NO_RESOURCES', code);
           else if (code === 'ECONNREFUSED' && !bodyRead) fail('ERR_UPSTREAM_UNREACHABLE', code);
           else fail('ERR_UPSTREAM_BROKEN', code ?? (cgi.started ? 'the connection closed before the end of the response' : 'the connection closed before a response'));
         },

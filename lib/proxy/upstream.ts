@@ -12,7 +12,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import { ServeError } from '../errors.js';
+import { OWN_LIMIT_CODES, ServeError } from '../errors.js';
 import { endToEnd } from './headers.js';
 import { ResponseParser } from './response-parser.js';
 
@@ -109,8 +109,6 @@ export interface UpstreamTarget {
   readonly body: BodyFraming;
 }
 
-/** The error codes of a connection that tqserver could not open for reasons of its own. */
-const OWN_LIMITS = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM']);
 
 /** The last chunk and the end of the (empty) trailer section of a chunked body. */
 const LAST_CHUNK = '0\r\n\r\n';
@@ -288,7 +286,7 @@ export function exchange(req: IncomingMessage, res: ServerResponse, target: Upst
               return;
             }
             const code = err?.code;
-            if (code !== undefined && OWN_LIMITS.has(code)) fail('ERR_NO_RESOURCES', code);
+            if (code !== undefined && OWN_LIMIT_CODES.has(code)) fail('ERR_NO_RESOURCES', code);
             else if (code === 'ECONNREFUSED' && !bodyRead) fail('ERR_UPSTREAM_UNREACHABLE', code);
             else fail('ERR_UPSTREAM_BROKEN', code ?? (parseErr as Error).message);
           }

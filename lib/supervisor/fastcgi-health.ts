@@ -4,7 +4,8 @@
  * tqserver_php_* metrics. Failures are weighed as the HTTP probe weighs them (health.ts).
  */
 import { fastcgiRequest, FastCgiRequestError, pageParams, parsePhpFpmStatus, PHP_FPM_PING_PATH, PHP_FPM_PING_RESPONSE, PHP_FPM_STATUS_PATH, type FastCgiResponse, type PhpFpmStatus } from '../fastcgi/index.js';
-import { OWN_LIMITS, STALL_ALLOWANCE_MS, type ProbeResult } from './health.js';
+import { OWN_LIMIT_CODES } from '../errors.js';
+import { STALL_ALLOWANCE_MS, type ProbeResult } from './health.js';
 
 /** A status probe's result, with the pool's state when it succeeded. */
 export interface StatusProbe {
@@ -26,7 +27,7 @@ async function ask(port: number, path: string, query: string, timeoutMs: number,
       const stalled = late > STALL_ALLOWANCE_MS;
       return { ok: false, durationSeconds: elapsed(), error: `no answer within ${timeoutMs} ms${stalled ? ` (tqserver's event loop was ${Math.round(late)} ms late)` : ''}`, inconclusive: stalled };
     }
-    const own = e.code !== undefined && OWN_LIMITS.has(e.code);
+    const own = e.code !== undefined && OWN_LIMIT_CODES.has(e.code);
     return { ok: false, durationSeconds: elapsed(), error: own ? `tqserver is out of file descriptors (${e.code})` : e.message, inconclusive: own };
   }
 }

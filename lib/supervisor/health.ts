@@ -1,5 +1,6 @@
 /** Health probes: `GET /health` on 127.0.0.1 (not localhost, which may resolve to ::1 first). */
 import { request } from 'node:http';
+import { OWN_LIMIT_CODES } from '../errors.js';
 
 /** The result of one probe. */
 export interface ProbeResult {
@@ -17,8 +18,6 @@ export interface ProbeResult {
 /** How late the timeout may fire before the stall is taken to be tqserver's own. */
 export const STALL_ALLOWANCE_MS = 50;
 
-/** Socket errors that are tqserver's shortage, not the worker's fault. */
-export const OWN_LIMITS: ReadonlySet<string> = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM']);
 
 /** One probe of `port` with a timeout; never rejects. */
 export function probe(port: number, timeoutMs: number): Promise<ProbeResult> {
@@ -43,7 +42,7 @@ export function probe(port: number, timeoutMs: number): Promise<ProbeResult> {
       req.destroy();
     }, timeoutMs);
     req.on('error', (err: NodeJS.ErrnoException) => {
-      const own = err.code !== undefined && OWN_LIMITS.has(err.code);
+      const own = err.code !== undefined && OWN_LIMIT_CODES.has(err.code);
       finish(false, own ? `tqserver is out of file descriptors (${err.code})` : err.message, own);
     });
     req.end();

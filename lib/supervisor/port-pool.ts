@@ -4,10 +4,8 @@
  * grant, so a port just released is not reused at once.
  */
 import { createServer } from 'node:net';
-import { SupervisorError } from '../errors.js';
+import { OWN_LIMIT_CODES, SupervisorError } from '../errors.js';
 
-/** Errors that are tqserver's own shortage, not a port someone else holds. */
-const OWN_LIMITS = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM']);
 
 /**
  * Whether 127.0.0.1:`port` can be bound right now. Rejects with ERR_NO_RESOURCES when tqserver
@@ -18,7 +16,7 @@ export function canBind(port: number): Promise<boolean> {
     const server = createServer();
     server.unref();
     server.once('error', (err: NodeJS.ErrnoException) => {
-      if (err.code !== undefined && OWN_LIMITS.has(err.code)) reject(new SupervisorError('ERR_NO_RESOURCES', `tqserver is out of file descriptors (${err.code}): raise the limit (ulimit -n) or lower server.max_connections`));
+      if (err.code !== undefined && OWN_LIMIT_CODES.has(err.code)) reject(new SupervisorError('ERR_NO_RESOURCES', `tqserver is out of file descriptors (${err.code}): raise the limit (ulimit -n) or lower server.max_connections`));
       else resolve(false);
     });
     server.listen({ port, host: '127.0.0.1', exclusive: true }, () => server.close(() => resolve(true)));
