@@ -1,7 +1,7 @@
 /** The CGI variables of a request (RFC 3875 4.1), as PARAMS carries them to php-fpm. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { cgiHeaderName, cgiParams, hostName, type CgiRequest } from '../lib/fastcgi/index.js';
+import { cgiHeaderName, cgiParams, decodeNameValuePairs, encodeNameValuePairs, hostName, isWireParam, type CgiRequest } from '../lib/fastcgi/index.js';
 
 const base: CgiRequest = {
   method: 'POST',
@@ -98,5 +98,23 @@ describe('CGI variables', () => {
     assert.equal(hostName('example.com'), 'example.com');
     assert.equal(hostName('[::1]:8080'), '::1');
     assert.equal(hostName('[::1]'), '::1');
+  });
+});
+
+describe('bytes of the request reach the application as they were sent', () => {
+  test('a header, the target and the query go byte for byte; paths tqserver decoded go as UTF-8', () => {
+    // Node gives a header sent as UTF-8 "é" (C3 A9) as the latin1 string "\u00c3\u00a9".
+    const wire = Buffer.from('é', 'utf8').toString('latin1');
+    const encoded = encodeNameValuePairs(['HTTP_X_NAME', wire, 'REQUEST_URI', `/a?q=${wire}`, 'SCRIPT_NAME', '/é.php'], isWireParam);
+    const twice = Buffer.from(Buffer.from('é', 'utf8').toString('latin1'), 'utf8');
+    assert.equal(encoded.includes(twice), false, 'nothing is encoded twice');
+    assert.ok(encoded.includes(Buffer.concat([Buffer.from('HTTP_X_NAME'), Buffer.from('é', 'utf8')])), 'the header value is its own two bytes');
+    assert.ok(encoded.includes(Buffer.from('/a?q=é', 'utf8')), 'the target too');
+    assert.ok(encoded.includes(Buffer.from('/é.php', 'utf8')), 'a path tqserver decoded is UTF-8');
+    assert.equal(decodeNameValuePairs(encoded).length, 6);
+  });
+  test('which variables count as bytes off the wire', () => {
+    for (const name of ['HTTP_COOKIE', 'CONTENT_TYPE', 'REQUEST_URI', 'QUERY_STRING']) assert.equal(isWireParam(name), true, name);
+    for (const name of ['SCRIPT_NAME', 'SCRIPT_FILENAME', 'PATH_INFO', 'DOCUMENT_ROOT', 'SERVER_NAME']) assert.equal(isWireParam(name), false, name);
   });
 });

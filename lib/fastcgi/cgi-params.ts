@@ -43,6 +43,14 @@ export interface CgiRequest {
 const NOT_PASSED = new Set(['content-type', 'content-length', 'transfer-encoding', 'proxy']);
 
 /**
+ * Whether the CGI variable `name` holds bytes as the client sent them (request headers, the
+ * request target, its query): Node hands those over as latin1 strings.
+ */
+export function isWireParam(name: string): boolean {
+  return name.startsWith('HTTP_') || name === 'CONTENT_TYPE' || name === 'REQUEST_URI' || name === 'QUERY_STRING';
+}
+
+/**
  * The `HTTP_*` name of a header: upper case, `-` as `_` (RFC 3875 4.1.18). A name that already
  * holds `_` is not passed: `X_Forwarded_For` would become the same variable as tqserver's
  * X-Forwarded-For (nginx drops such headers by default for this reason).

@@ -7,7 +7,7 @@ export { RecordType, ProtocolStatus, MAX_CONTENT_LENGTH, HEADER_LEN, FLAG_KEEP_C
 export { recordHeader, encodeStream, endOfStream, beginRequest, endRequest, parseEndRequest, paddingFor, type EndRequest } from './record.js';
 export { RecordParser, type RecordHandler } from './record-parser.js';
 export { encodeNameValuePairs, decodeNameValuePairs } from './name-value.js';
-export { cgiParams, cgiHeaderName, hostName, type CgiRequest } from './cgi-params.js';
+export { cgiParams, cgiHeaderName, hostName, isWireParam, type CgiRequest } from './cgi-params.js';
 export { CgiResponseParser, MAX_CGI_HEAD_BYTES, type CgiResponseHandler } from './cgi-response.js';
 export { FastCgiPool, IDLE_TIMEOUT_MS } from './connection-pool.js';
 export { fastcgiExchange, type FastCgiTarget } from './exchange.js';

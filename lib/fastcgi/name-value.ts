@@ -22,14 +22,18 @@ function writeLength(out: Buffer, at: number, n: number): number {
 }
 
 /**
- * Encodes `pairs` (`[name, value, name, value, ...]`, UTF-8) as one byte stream of name-value
- * pairs. The stream may be cut into records anywhere: a pair may span records (spec 3.4).
+ * Encodes `pairs` (`[name, value, name, value, ...]`) as one byte stream of name-value pairs.
+ * Text is UTF-8, except the values of names `fromWire` says came off the wire as bytes (Node
+ * gives request headers and targets as latin1 strings): those are written back byte for byte,
+ * so a header's UTF-8 reaches the application once, not encoded twice. The stream may be cut
+ * into records anywhere: a pair may span records (spec 3.4).
  */
-export function encodeNameValuePairs(pairs: readonly string[]): Buffer {
+export function encodeNameValuePairs(pairs: readonly string[], fromWire: (name: string) => boolean = () => false): Buffer {
   const names: Buffer[] = [];
   let size = 0;
-  for (const text of pairs) {
-    const b = Buffer.from(text, 'utf8');
+  for (let i = 0; i < pairs.length; i++) {
+    const text = pairs[i] as string;
+    const b = Buffer.from(text, i % 2 === 1 && fromWire(pairs[i - 1] as string) ? 'latin1' : 'utf8');
     if (b.length > MAX_LENGTH) throw new RangeError(`a FastCGI name or value is at most ${MAX_LENGTH} bytes`);
     names.push(b);
     size += b.length + lengthBytes(b.length);

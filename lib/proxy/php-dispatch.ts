@@ -7,7 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Mode } from '../config/index.js';
 import type { ServeError } from '../errors.js';
-import { cgiParams, encodeNameValuePairs, fastcgiExchange, hostName, type FastCgiPool } from '../fastcgi/index.js';
+import { cgiParams, encodeNameValuePairs, fastcgiExchange, hostName, isWireParam, type FastCgiPool } from '../fastcgi/index.js';
 import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
 import type { BackendWorker, Upstream } from './backend.js';
@@ -131,6 +131,7 @@ export async function servePhp(ctx: PhpDispatchContext, req: IncomingMessage, re
       remotePort: socket.remotePort ?? 0,
       headers: upstreamHeaders(req, correlationId, framing),
     }),
+    isWireParam,
   );
 
   let instance = await ctx.instanceFor(req, res, worker, baseHeaders);
