@@ -251,14 +251,18 @@ export function createServerMetrics(registry: Registry, buckets: readonly number
 export function registerStateMetrics(registry: Registry, source: MetricsSource): void {
   registry.gauge({ name: 'tqserver_active_requests', help: 'Requests being served now.', collect: (g) => g.set(source.activeRequests()) });
   registry.gauge({ name: 'tqserver_open_connections', help: 'Client connections open now on the main listener.', collect: (g) => g.set(source.openConnections()) });
-  const perWorker = (name: string, help: string, read: (w: WorkerState) => number): Gauge<readonly ['worker']> =>
+  // One gauge per worker; a worker for which `read` has no value (a php family on a node worker) has no series.
+  const perWorker = (name: string, help: string, read: (w: WorkerState) => number | undefined): Gauge<readonly ['worker']> =>
     registry.gauge({
       name,
       help,
       labelNames: ['worker'] as const,
       collect: (g) => {
         g.clear();
-        for (const w of source.workers()) g.labels(w.name).set(read(w));
+        for (const w of source.workers()) {
+          const value = read(w);
+          if (value !== undefined) g.labels(w.name).set(value);
+        }
       },
     });
   perWorker('tqserver_worker_instances', 'Instances of a worker starting or serving.', (w) => w.instances);
@@ -275,18 +279,11 @@ export function registerStateMetrics(registry: Registry, source: MetricsSource):
     },
   });
   const perPhpWorker = (name: string, help: string, read: (p: PhpPoolState) => number): void => {
-    registry.gauge({
-      name,
-      help,
-      labelNames: ['worker'] as const,
-      collect: (g) => {
-        g.clear();
-        for (const w of source.workers()) {
-          const php = w.php?.();
-          if (php !== undefined) g.labels(w.name).set(read(php));
-        }
-      },
-    });
+    const php = (w: WorkerState): number | undefined => {
+      const state = w.php?.();
+      return state === undefined ? undefined : read(state);
+    };
+    perWorker(name, help, php);
   };
   perPhpWorker('tqserver_php_active_processes', 'php-fpm children of a php worker serving a request (or holding one of tqserver\'s idle kept connections), at the last health probe, summed over its instances.', (p) => p.activeProcesses);
   perPhpWorker('tqserver_php_idle_processes', 'php-fpm children of a php worker waiting for a connection, at the last health probe, summed over its instances.', (p) => p.idleProcesses);
