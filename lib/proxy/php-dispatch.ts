@@ -32,7 +32,7 @@ export interface PhpDispatchContext {
   /** server.write_timeout_seconds in ms (read per request: a reload may change it). */
   headerTimeoutMs(): number;
   /** An instance, or undefined when the request was answered instead (see ProxyServer). */
-  instanceFor(req: IncomingMessage, res: ServerResponse, worker: BackendWorker, baseHeaders: Record<string, string>): Promise<Upstream | undefined>;
+  instanceFor(req: IncomingMessage, res: ServerResponse, worker: BackendWorker, baseHeaders: Record<string, string>): Upstream | Promise<Upstream | undefined>;
   /** What a client is told of a failure. */
   message(err: ServeError): string;
   /** Dev-mode headers naming the worker and instance. */

@@ -277,11 +277,13 @@ export class ProxyServer {
    * queue. Undefined when the request was answered instead (no instance can come) or its client
    * left while it waited.
    */
-  async #instanceFor(req: IncomingMessage, res: ServerResponse, worker: BackendWorker, baseHeaders: Record<string, string>): Promise<Upstream | undefined> {
-    // Nearly always an instance has room at once; only a request that must wait gets a promise
-    // and an AbortController (so that a client who leaves also leaves the queue).
-    const instance = worker.tryAcquire();
-    if (instance !== undefined) return instance;
+  #instanceFor(req: IncomingMessage, res: ServerResponse, worker: BackendWorker, baseHeaders: Record<string, string>): Upstream | Promise<Upstream | undefined> {
+    // Nearly always an instance has room at once: no promise then. Only a request that must
+    // wait gets one, and an AbortController (so that a client who leaves also leaves the queue).
+    return worker.tryAcquire() ?? this.#waitForInstance(req, res, worker, baseHeaders);
+  }
+
+  async #waitForInstance(req: IncomingMessage, res: ServerResponse, worker: BackendWorker, baseHeaders: Record<string, string>): Promise<Upstream | undefined> {
     const abort = new AbortController();
     const onClose = (): void => abort.abort();
     res.once('close', onClose);
@@ -291,7 +293,8 @@ export class ProxyServer {
       if (!(err instanceof ServeError)) throw err;
       if (err.code === 'ERR_BUILD_FAILED' && this.#options.mode === 'dev' && worker.buildError !== undefined) sendBuildError(req, res, worker.name, worker.buildError, baseHeaders);
       else if (err.code === 'ERR_NO_INSTANCE' && this.#options.mode === 'dev' && worker.startFailure !== undefined) sendStartError(req, res, worker.name, worker.startFailure, baseHeaders);
-      else if (!abort.signal.aborted) sendError(req, res, err.status, this.#message(err), { ...baseHeaders, 'Retry-After': String(err.retryAfterSeconds ?? 1) });
+      // Retry-After goes with a 503 (RFC 9110 10.2.3): the queue is full, no instance is up.
+      else if (!abort.signal.aborted) sendError(req, res, err.status, this.#message(err), err.status === 503 ? { ...baseHeaders, 'Retry-After': String(err.retryAfterSeconds ?? 1) } : baseHeaders);
       return undefined;
     } finally {
       res.off('close', onClose);
@@ -299,7 +302,7 @@ export class ProxyServer {
   }
 
   async #dispatch(req: IncomingMessage, res: ServerResponse, worker: BackendWorker, path: string, correlationId: string, baseHeaders: Record<string, string>): Promise<void> {
-    let instance = await this.#instanceFor(req, res, worker, baseHeaders);
+    let instance = worker.tryAcquire() ?? (await this.#waitForInstance(req, res, worker, baseHeaders));
     if (instance === undefined) return;
     const body = bodyFraming(req);
     const requestHeaders = upstreamHeaders(req, correlationId, body);
@@ -318,7 +321,7 @@ export class ProxyServer {
       // A refused connection never reached a worker and read nothing of the body: it is safe
       // to send again, whatever the method, to another instance.
       if (err.code === 'ERR_UPSTREAM_UNREACHABLE' && attempt === 1 && !res.destroyed) {
-        instance = await this.#instanceFor(req, res, worker, baseHeaders);
+        instance = worker.tryAcquire() ?? (await this.#waitForInstance(req, res, worker, baseHeaders));
         if (instance === undefined) return;
         continue;
       }
