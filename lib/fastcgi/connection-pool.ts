@@ -7,6 +7,7 @@
  * connection, such as a health probe), and none idle for longer than IDLE_TIMEOUT_MS.
  */
 import { connect, type Socket } from 'node:net';
+import { IdleByPort } from '../idle-by-port.js';
 
 /** Where a pooled connection's events go while an exchange holds it. */
 export interface ConnectionUser {
@@ -30,7 +31,7 @@ export const IDLE_TIMEOUT_MS = 2000;
 
 /** Connections to FastCGI applications, by port. */
 export class FastCgiPool {
-  readonly #idle = new Map<number, PooledConnection[]>();
+  readonly #idle = new IdleByPort<PooledConnection>();
   /** Connections open now (idle or in use), by port. */
   readonly #open = new Map<number, number>();
 
@@ -41,21 +42,16 @@ export class FastCgiPool {
 
   /** Idle connections to `port` now. */
   idleCount(port: number): number {
-    return this.#idle.get(port)?.length ?? 0;
+    return this.#idle.count(port);
   }
 
   /** An idle connection to `port`, or a new one (writable at once: writes wait for the connection). */
   take(port: number, user: ConnectionUser): { socket: PooledConnection; reused: boolean } {
-    const idle = this.#idle.get(port);
-    while (idle !== undefined && idle.length > 0) {
-      const socket = idle.pop() as PooledConnection;
-      if (socket.destroyed || socket.readableEnded) {
-        socket.destroy();
-        continue;
-      }
-      socket.setTimeout(0);
-      socket[kUser] = user;
-      return { socket, reused: true };
+    const reused = this.#idle.pop(port, (s) => !s.destroyed && !s.readableEnded);
+    if (reused !== undefined) {
+      reused.setTimeout(0);
+      reused[kUser] = user;
+      return { socket: reused, reused: true };
     }
     const socket = connect({ port, host: '127.0.0.1', noDelay: true }) as PooledConnection;
     socket[kPort] = port;
@@ -80,7 +76,7 @@ export class FastCgiPool {
       const current = socket[kUser];
       socket[kUser] = undefined;
       this.#uncount(socket);
-      this.#forget(socket);
+      this.#idle.remove(port, socket);
       current?.closed(socket[kError]);
     });
     return { socket, reused: false };
@@ -101,13 +97,8 @@ export class FastCgiPool {
       socket.destroy();
       return;
     }
-    let idle = this.#idle.get(port);
-    if (idle === undefined) {
-      idle = [];
-      this.#idle.set(port, idle);
-    }
     socket.setTimeout(IDLE_TIMEOUT_MS);
-    idle.push(socket);
+    this.#idle.push(port, socket);
   }
 
   #uncount(socket: PooledConnection): void {
@@ -119,17 +110,8 @@ export class FastCgiPool {
     else this.#open.set(port, n);
   }
 
-  #forget(socket: PooledConnection): void {
-    const idle = this.#idle.get(socket[kPort]);
-    if (idle === undefined) return;
-    const at = idle.indexOf(socket);
-    if (at >= 0) idle.splice(at, 1);
-    if (idle.length === 0) this.#idle.delete(socket[kPort]);
-  }
-
   /** Closes every idle connection. */
   destroy(): void {
-    for (const idle of this.#idle.values()) for (const s of [...idle]) s.destroy();
-    this.#idle.clear();
+    this.#idle.destroyAll();
   }
 }

@@ -13,6 +13,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { OWN_LIMIT_CODES, ServeError } from '../errors.js';
+import { IdleByPort } from '../idle-by-port.js';
 import { endToEnd } from './headers.js';
 import { ResponseParser } from './response-parser.js';
 
@@ -31,15 +32,12 @@ const MAX_IDLE_PER_PORT = 256;
 
 /** Idle keep-alive connections to instances, by port. */
 export class UpstreamPool {
-  readonly #idle = new Map<number, PooledSocket[]>();
+  readonly #idle = new IdleByPort<PooledSocket>();
 
   /** An idle socket to `port`, or a new one (usable at once: writes wait for the connection). */
   take(port: number): { socket: PooledSocket; reused: boolean } {
-    const idle = this.#idle.get(port);
-    while (idle !== undefined && idle.length > 0) {
-      const socket = idle.pop() as PooledSocket;
-      if (!socket.destroyed) return { socket, reused: true };
-    }
+    const reused = this.#idle.pop(port, (s) => !s.destroyed);
+    if (reused !== undefined) return { socket: reused, reused: true };
     const socket = connect({ port, host: '127.0.0.1', noDelay: true }) as PooledSocket;
     socket[kPort] = port;
     socket.on('data', (chunk: Buffer) => {
@@ -54,7 +52,7 @@ export class UpstreamPool {
     socket.on('close', () => {
       const exchange = socket[kExchange];
       socket[kExchange] = undefined;
-      this.#forget(socket);
+      this.#idle.remove(port, socket);
       exchange?.closed(socket[kError]);
     });
     return { socket, reused: false };
@@ -64,27 +62,13 @@ export class UpstreamPool {
   give(socket: PooledSocket): void {
     socket[kExchange] = undefined;
     const port = socket[kPort];
-    let idle = this.#idle.get(port);
-    if (idle === undefined) {
-      idle = [];
-      this.#idle.set(port, idle);
-    }
-    if (socket.destroyed || idle.length >= MAX_IDLE_PER_PORT) socket.destroy();
-    else idle.push(socket);
-  }
-
-  #forget(socket: PooledSocket): void {
-    const idle = this.#idle.get(socket[kPort]);
-    if (idle === undefined) return;
-    const at = idle.indexOf(socket);
-    if (at >= 0) idle.splice(at, 1);
-    if (idle.length === 0) this.#idle.delete(socket[kPort]);
+    if (socket.destroyed || this.#idle.count(port) >= MAX_IDLE_PER_PORT) socket.destroy();
+    else this.#idle.push(port, socket);
   }
 
   /** Closes every idle socket. */
   destroy(): void {
-    for (const idle of this.#idle.values()) for (const s of [...idle]) s.destroy();
-    this.#idle.clear();
+    this.#idle.destroyAll();
   }
 }
 
