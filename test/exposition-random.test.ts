@@ -8,18 +8,7 @@ import { test } from 'node:test';
 import { formatGoFloat, Registry, renderOpenMetrics, renderText, type Snapshot } from '../lib/exposition/index.js';
 import { parseSamples, sampleKey } from './helpers/parse-text.js';
 import { assertPromtoolClean, promtoolOrSkip } from './helpers/promtool.js';
-
-/** mulberry32: a tiny seeded PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from './helpers/prng.js';
 
 // Words that trip none of promtool's lint rules (no units to rename, no type names, no
 // abbreviations such as _s or _ms).

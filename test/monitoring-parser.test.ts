@@ -13,6 +13,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { Registry, renderOpenMetrics, renderText } from '../lib/exposition/index.js';
 import { parseSamples, sampleKey } from './helpers/parse-text.js';
+import { prng } from './helpers/prng.js';
 
 type Label = [string, string];
 interface Sample { name: string; labels: Label[]; text: string; value: number; timestampMs: number | undefined; exemplar?: { labels: Label[]; value: number; timestampMs: number | undefined } }
@@ -130,18 +131,6 @@ test('golden values, written out by hand from the fixtures', () => {
     assert.equal(family(read(`27-counter-help.${ext}`), ext === 'om' ? 'quoted' : 'quoted_total').help, 'The "quoted" one \\ done.');
   }
 });
-
-/** mulberry32: a tiny seeded PRNG, so a failure names a reproducible seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const HOSTILE = ['', ' ', '"', '\\', '\\n', '\n', '\t', '\r', '}', '{', '},{a="b"}', 'a"b\\c\nd', '😀', 'ü', 'é\u0301', '日本語', 'x|', '|', ',', '=', '\u0000', '\uD800', 'x\uDC00y', 'GET', '/api/users?id=1', 'line1\nline2\\', '\\"', ' # {a="b"} 1', 'NaN', '+Inf'];
 const NUMBERS = [0, -0, 1, -1, 0.1 + 0.2, 1e21, 1e-7, 2 ** 53 + 2, 123456789.125, -5.5e-300, 5e-324, Number.MAX_VALUE, NaN, Infinity, -Infinity, 42];
