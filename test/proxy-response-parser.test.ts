@@ -81,12 +81,39 @@ describe('response parser', () => {
     ['a bare CR inside a header value', 'HTTP/1.1 200 OK\r\nSet-Cookie: a=1\rInjected: yes\r\nContent-Length: 0\r\n\r\n'],
     ['a bare LF inside a header value', 'HTTP/1.1 200 OK\r\nSet-Cookie: a=1\nInjected: yes\r\nContent-Length: 0\r\n\r\n'],
     ['a NUL inside a header value', 'HTTP/1.1 200 OK\r\nX-A: a\0b\r\nContent-Length: 0\r\n\r\n'],
+    ['another control character inside a header value', 'HTTP/1.1 200 OK\r\nX-A: a\x01b\r\nContent-Length: 0\r\n\r\n'],
+    ['a DEL inside a header value', 'HTTP/1.1 200 OK\r\nX-A: a\x7fb\r\nContent-Length: 0\r\n\r\n'],
+    ['a bare CR ending a header value', 'HTTP/1.1 200 OK\r\nX-A: ab\r\r\nContent-Length: 0\r\n\r\n'],
+    ['a status line with a bare CR in the reason', 'HTTP/1.1 200 O\rK\r\nContent-Length: 0\r\n\r\n'],
+    ['a status code of two digits', 'HTTP/1.1 20 OK\r\nContent-Length: 0\r\n\r\n'],
+    ['a status code of four digits', 'HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n'],
+    ['an obs-folded header line', 'HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 0\r\n\r\n'],
     ['a header name that is not a token', 'HTTP/1.1 200 OK\r\nX(A): b\r\nContent-Length: 0\r\n\r\n'],
     ['a negative content-length', 'HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n'],
   ];
   for (const [name, wire, options] of bad) {
     test(`refused: ${name}`, () => assert.throws(() => parse(wire, [], options ?? {}), UpstreamResponseError));
   }
+
+  test('a value loses the spaces and tabs around it, and keeps those inside', () => {
+    assert.deepEqual(parse('HTTP/1.1 200 OK\r\nX-A: \t a \t b\t \r\nX-B:\r\nContent-Length: 0\r\n\r\n').headers, ['X-A', 'a \t b', 'X-B', '', 'Content-Length', '0']);
+  });
+
+  test('the head tells the length of a body framed by Content-Length, and -1 for any other framing', () => {
+    const lengthOf = (wire: string, head = false): number | undefined => {
+      let seen: number | undefined;
+      new ResponseParser({ head: (_s, _r, _h, length) => (seen = length), body: () => {}, end: () => {} }, head).feed(Buffer.from(wire, 'latin1'));
+      return seen;
+    };
+    assert.equal(lengthOf('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello'), 5);
+    assert.equal(lengthOf('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'), 0);
+    assert.equal(lengthOf('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n', true), -1);
+    assert.equal(lengthOf('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n'), -1);
+    assert.equal(lengthOf('HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n'), -1);
+    assert.equal(lengthOf('HTTP/1.1 204 No Content\r\nContent-Length: 3\r\n\r\n'), -1);
+    assert.equal(lengthOf('HTTP/1.1 304 Not Modified\r\nContent-Length: 3\r\n\r\n'), -1);
+    assert.equal(lengthOf('HTTP/1.1 200 OK\r\n\r\n'), -1);
+  });
 
   test('a head larger than the limit is refused', () => {
     assert.throws(() => parse(`HTTP/1.1 200 OK\r\nX-Big: ${'x'.repeat(MAX_HEAD_BYTES)}`), /too large/);

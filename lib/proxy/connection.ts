@@ -92,7 +92,8 @@ export function inTurn(req: IncomingMessage, res: ServerResponse, serve: (req: I
 function start(connection: Connection, socket: ClientSocket, req: IncomingMessage, res: ServerResponse, serve: (req: IncomingMessage, res: ServerResponse) => void): void {
   connection.busy = true;
   serve(req, res);
-  res.once('close', () => {
+  // 'close' comes once: a plain listener spares the wrapper `once` makes.
+  res.on('close', () => {
     // A response that did not finish took the connection with it, and one that closes the
     // connection (Connection: close, RFC 9112 9.6) is the last it answers: what waited behind
     // it is never started, so it has nothing to settle.

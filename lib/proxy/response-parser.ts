@@ -11,13 +11,14 @@ import { UpstreamResponseError } from '../errors.js';
 /** Largest response head accepted, like Node's default max header size. */
 export const MAX_HEAD_BYTES = 16 * 1024;
 
-/** RFC 9110 5.6.2: the characters of a token, such as a header name. */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-
 /** What the parser reports. */
 export interface ResponseHandler {
-  /** The final (non-1xx) response head; `rawHeaders` as `[name, value, ...]`. */
-  head(status: number, reason: string, rawHeaders: string[]): void;
+  /**
+   * The final (non-1xx) response head; `rawHeaders` as `[name, value, ...]`. `length` is the
+   * body's length when its Content-Length frames it, else -1 (chunked, until the connection
+   * closes, or no body at all: HEAD, 204, 304).
+   */
+  head(status: number, reason: string, rawHeaders: string[], length: number): void;
   /** A piece of the body, already de-chunked. */
   body(chunk: Buffer): void;
   /** The response is complete; `reusable` says whether the connection may carry another. */
@@ -159,36 +160,46 @@ export class ResponseParser {
   }
 
   #head(text: string): void {
-    const lines = text.split('\r\n');
-    const m = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/.exec(lines[0] ?? '');
-    if (m === null) this.#fail(`invalid status line ${JSON.stringify(lines[0]?.slice(0, 100))}`);
-    const status = Number(m[2]);
-    if (status < 100) this.#fail(`invalid status ${m[2]}`);
+    let eol = text.indexOf('\r\n');
+    if (eol < 0) eol = text.length;
+    const statusEnd = eol;
+    const status = statusOf(text, eol);
+    if (status < 0) this.#fail(`invalid status line ${JSON.stringify(text.slice(0, Math.min(eol, 100)))}`);
+    if (status < 100) this.#fail(`invalid status ${text.slice(9, 12)}`);
     // The upgrade path has its own client: a 101 here answers a request that did not ask for it.
     if (status === 101) this.#fail('101 Switching Protocols to a request that did not ask to upgrade');
-    const http10 = m[1] === '0';
+    const http10 = text.charCodeAt(7) === 48;
     const raw: string[] = [];
     let contentLength: number | undefined;
     let chunked = false;
     let transferEncoding = false;
     let connection = '';
-    for (let i = 1; i < lines.length; i++) {
-      const line = lines[i] as string;
-      const colon = line.indexOf(':');
-      const name = line.slice(0, colon);
-      const value = line.slice(colon + 1).trim();
-      // RFC 9110 5.1 and 5.5: a name is a token; a value never holds CR, LF or NUL (a bare CR or
-      // LF would start a header of the worker's choosing on the client's side).
-      if (colon <= 0 || !TOKEN.test(name) || /[\r\n\0]/.test(value)) this.#fail(`invalid header line ${JSON.stringify(line.slice(0, 100))}`);
+    let dropLength = false;
+    for (let from = eol + 2; from < text.length; from = eol + 2) {
+      eol = text.indexOf('\r\n', from);
+      if (eol < 0) eol = text.length;
+      const colon = text.indexOf(':', from);
+      // RFC 9110 5.1 and 5.5: a name is a token; a value never holds CR, LF, NUL or another
+      // control character but HTAB (a bare CR or LF would start a header of the worker's
+      // choosing on the client's side).
+      if (colon <= from || colon >= eol || !isToken(text, from, colon)) this.#fail(`invalid header line ${JSON.stringify(text.slice(from, Math.min(eol, from + 100)))}`);
+      let start = colon + 1;
+      let end = eol;
+      while (start < end && isBlank(text.charCodeAt(start))) start++;
+      while (end > start && isBlank(text.charCodeAt(end - 1))) end--;
+      if (!isFieldValue(text, start, end)) this.#fail(`invalid header line ${JSON.stringify(text.slice(from, Math.min(eol, from + 100)))}`);
+      const name = text.slice(from, colon);
+      const value = text.slice(start, end);
       raw.push(name, value);
-      const lower = name.toLowerCase();
-      if (lower === 'content-length') {
+      // Only three names matter to the framing; the length check spares a lower-casing per header.
+      const length = colon - from;
+      if (length === 14 && name.toLowerCase() === 'content-length') {
         if (!/^\d{1,15}$/.test(value) || (contentLength !== undefined && contentLength !== Number(value))) this.#fail(`invalid Content-Length ${JSON.stringify(value)}`);
         contentLength = Number(value);
-      } else if (lower === 'transfer-encoding') {
+      } else if (length === 17 && name.toLowerCase() === 'transfer-encoding') {
         transferEncoding = true;
         chunked = value.toLowerCase().split(',').map((t) => t.trim()).at(-1) === 'chunked';
-      } else if (lower === 'connection') {
+      } else if (length === 10 && name.toLowerCase() === 'connection') {
         connection += `${value.toLowerCase()},`;
       }
     }
@@ -198,11 +209,14 @@ export class ResponseParser {
     // contradict the framing the client gets; it goes. RFC 9110 8.6: a 204 has no body, so no
     // Content-Length either (a worker that sends one with bytes after it is cut off there).
     if (contentLength !== undefined && (transferEncoding || status === 204)) {
+      dropLength = true;
       for (let i = raw.length - 2; i >= 0; i -= 2) if ((raw[i] as string).toLowerCase() === 'content-length') raw.splice(i, 2);
     }
-    this.#keepAlive = http10 ? connection.includes('keep-alive') : !connection.split(',').some((t) => t.trim() === 'close');
-    this.#handler.head(status, m[3] ?? '', raw);
-    if (this.#noBody || status === 204 || status === 304) {
+    this.#keepAlive = http10 ? connection.includes('keep-alive') : connection === '' || !connection.split(',').some((t) => t.trim() === 'close');
+    const reason = statusEnd > 12 ? text.slice(13, statusEnd) : '';
+    const noBody = this.#noBody || status === 204 || status === 304;
+    this.#handler.head(status, reason, raw, !noBody && !transferEncoding && !dropLength ? (contentLength ?? -1) : -1);
+    if (noBody) {
       this.#finish();
     } else if (transferEncoding) {
       // RFC 9112 6.3: Transfer-Encoding wins over Content-Length; a final coding other than
@@ -221,4 +235,54 @@ export class ResponseParser {
       this.#state = 'until-close';
     }
   }
+}
+
+/** RFC 9110 5.6.2: the characters of a token, such as a header name, by character code. */
+const TOKEN_CHARS = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") TOKEN_CHARS[c.charCodeAt(0)] = 1;
+
+/** Whether `text` from `start` to `end` (not empty) is a token. */
+function isToken(text: string, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c > 127 || TOKEN_CHARS[c] === 0) return false;
+  }
+  return true;
+}
+
+/** Optional whitespace around a field value (RFC 9110 5.6.3): space and horizontal tab. */
+function isBlank(c: number): boolean {
+  return c === 32 || c === 9;
+}
+
+/**
+ * Whether `text` from `start` to `end` is a field value: visible characters, spaces, tabs and
+ * obs-text (RFC 9110 5.5), the same set Node accepts in a header it writes.
+ */
+function isFieldValue(text: string, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if ((c < 32 && c !== 9) || c === 127) return false;
+  }
+  return true;
+}
+
+/**
+ * The status code of a status line `HTTP/1.0 200 reason` or `HTTP/1.1 200` (the line is
+ * `text` up to `eol`), or -1 if it is not one. The reason phrase may hold any character but CR
+ * and LF, which cannot be in the line.
+ */
+function statusOf(text: string, eol: number): number {
+  if (eol < 12 || !text.startsWith('HTTP/1.', 0)) return -1;
+  const minor = text.charCodeAt(7);
+  if ((minor !== 48 && minor !== 49) || text.charCodeAt(8) !== 32) return -1;
+  let status = 0;
+  for (let i = 9; i < 12; i++) {
+    const d = text.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    status = status * 10 + d;
+  }
+  if (eol > 12 && text.charCodeAt(12) !== 32) return -1;
+  for (let i = 13; i < eol; i++) if (text.charCodeAt(i) === 13 || text.charCodeAt(i) === 10) return -1;
+  return status;
 }

@@ -96,7 +96,7 @@ export class ProxyServer {
     this.configure(options.server);
     this.http.on('connection', (socket: Socket) => {
       this.#open++;
-      socket.once('close', () => this.#open--);
+      socket.on('close', () => this.#open--);
       this.#options.observer.connectionOpened?.();
     });
     this.http.on('upgrade', (req, socket, head) => {
@@ -216,10 +216,12 @@ export class ProxyServer {
     }
     const started = performance.now();
     this.#active++;
-    if (this.#closing) res.setHeader('Connection', 'close');
+    // Keep-alive clients are told the connection closes after this response.
+    if (this.#closing) res.shouldKeepAlive = false;
     const match = path.startsWith('/') ? this.#router.match(path) : undefined;
     const method = methodLabel(req.method);
-    res.once('close', () => {
+    // 'close' comes once: a plain listener spares the wrapper `once` makes.
+    res.on('close', () => {
       this.#active--;
       const [bytesIn, bytesOut] = socketDelta(req.socket);
       this.#options.observer.requestDone?.({

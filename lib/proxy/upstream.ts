@@ -15,9 +15,11 @@ import { connect, type Socket } from 'node:net';
 import { OWN_LIMIT_CODES, ServeError } from '../errors.js';
 import { IdleByPort } from '../idle-by-port.js';
 import { endToEnd } from './headers.js';
-import { ResponseParser } from './response-parser.js';
+import { ResponseParser, type ResponseHandler } from './response-parser.js';
+import { appendBody, contentLengthHead, setHead, SINGLE_WRITE_MAX, type WritableHead } from './response-head.js';
 
-interface Exchange {
+/** Whoever uses a pooled socket now: it gets the socket's bytes and its close. */
+interface SocketUser {
   data(chunk: Buffer): void;
   closed(err: NodeJS.ErrnoException | undefined): void;
 }
@@ -25,7 +27,7 @@ interface Exchange {
 const kExchange = Symbol('tqserver.exchange');
 const kError = Symbol('tqserver.lastError');
 const kPort = Symbol('tqserver.port');
-type PooledSocket = Socket & { [kExchange]?: Exchange | undefined; [kError]?: NodeJS.ErrnoException; [kPort]: number };
+type PooledSocket = Socket & { [kExchange]?: SocketUser | undefined; [kError]?: NodeJS.ErrnoException; [kPort]: number };
 
 /** Idle sockets kept per port; more are closed when they come back. */
 const MAX_IDLE_PER_PORT = 256;
@@ -111,182 +113,251 @@ const LAST_CHUNK = '0\r\n\r\n';
  * while no byte of the body has been read, is retried once on a new connection.
  */
 export function exchange(req: IncomingMessage, res: ServerResponse, target: UpstreamTarget, pool: UpstreamPool): Promise<ServeError | undefined> {
-  let head = `${req.method} ${target.path} HTTP/1.1\r\n`;
-  const h = target.requestHeaders;
-  for (let i = 0; i < h.length; i += 2) head += h[i] + ': ' + h[i + 1] + '\r\n';
-  head += '\r\n';
-  const framing = target.body;
-
   // The client left while the request waited (for a static file check, for an instance): its
   // close has already happened, so nothing is started for it.
   if (res.destroyed) return Promise.resolve(undefined);
-  return new Promise((resolve) => {
-    let settled = false;
-    /** Whether the response head arrived: from then on the worker is answering, and no timer runs. */
-    let answered = false;
-    /** Whether the client's body ended (a chunked one's last chunk was written to the sink then). */
-    let bodyEnded = false;
-    let sink: PooledSocket | undefined;
-    let timer: NodeJS.Timeout | undefined;
-    /** Whether any byte of the body was read from the client (then a retry cannot resend it). */
-    let bodyRead = false;
-    /** Whether the whole request (head and body) was handed to the socket. */
-    let requestSent = false;
-    let bodyStarted = false;
+  return new Promise((resolve) => new Exchange(req, res, target, pool, resolve).attempt(true));
+}
 
-    const settle = (err?: ServeError): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      resolve(err);
-    };
-    const fail = (code: 'ERR_UPSTREAM_BROKEN' | 'ERR_UPSTREAM_UNREACHABLE' | 'ERR_NO_RESOURCES', why: string): void => {
-      sink?.destroy();
-      if (res.headersSent) res.destroy();
-      const text =
-        code === 'ERR_NO_RESOURCES' ? `tqserver could not open a connection to the worker: ${why} (tqserver's own limit, not the worker's fault)`
-        : code === 'ERR_UPSTREAM_UNREACHABLE' ? `the worker could not be reached: ${why}`
-        : `the worker broke the exchange: ${why}`;
-      settle(new ServeError(code, text));
-    };
-    const startTimer = (): void => {
-      requestSent = true;
-      if (target.headerTimeoutMs > 0 && !settled && !answered) {
-        timer = setTimeout(() => {
-          sink?.destroy();
-          if (res.headersSent) res.destroy();
-          settle(new ServeError('ERR_UPSTREAM_TIMEOUT', `the worker did not answer within ${target.headerTimeoutMs / 1000} s`));
-        }, target.headerTimeoutMs);
+/** Ends an exchange whose worker did not start answering in time (a timer callback). */
+function timedOut(x: Exchange): void {
+  x.timeout();
+}
+
+/**
+ * One request's exchange with a worker: it is the response parser's handler and the pooled
+ * socket's current user at once, so that a request costs one object and a few bound listeners
+ * rather than a closure per event.
+ */
+class Exchange implements ResponseHandler, SocketUser {
+  readonly #req: IncomingMessage;
+  readonly #res: ServerResponse;
+  readonly #target: UpstreamTarget;
+  readonly #pool: UpstreamPool;
+  readonly #resolve: (err: ServeError | undefined) => void;
+  #settled = false;
+  /** Whether the response head arrived: from then on the worker is answering, and no timer runs. */
+  #answered = false;
+  /** Whether the client's body ended (a chunked one's last chunk was written to the sink then). */
+  #bodyEnded = false;
+  /** Whether any byte of the body was read from the client (then a retry cannot resend it). */
+  #bodyRead = false;
+  /** Whether the whole request (head and body) was handed to the socket. */
+  #requestSent = false;
+  #bodyStarted = false;
+  #sink: PooledSocket | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  // The current attempt: its connection (#sink too until the exchange is over), and what it saw.
+  #socket: PooledSocket | undefined;
+  #retry = true;
+  #reused = false;
+  #received = false;
+  #paused = false;
+  #parser: ResponseParser | undefined;
+  /** The response body's Content-Length when tqserver wrote the head itself (response-head.ts), else -1. */
+  #length = -1;
+  /** A whole small body held back to go out in one write with the head. */
+  #whole: Buffer | undefined;
+
+  constructor(req: IncomingMessage, res: ServerResponse, target: UpstreamTarget, pool: UpstreamPool, resolve: (err: ServeError | undefined) => void) {
+    this.#req = req;
+    this.#res = res;
+    this.#target = target;
+    this.#pool = pool;
+    this.#resolve = resolve;
+    // 'close' comes once: a plain listener spares the wrapper `once` makes.
+    res.on('close', this.#clientClosed);
+  }
+
+  /** The client left: whatever the worker is doing for it is abandoned. */
+  readonly #clientClosed = (): void => {
+    if (!this.#res.writableFinished && !this.#settled) {
+      this.#sink?.destroy();
+      this.#settle(undefined);
+    }
+  };
+
+  #settle(err: ServeError | undefined): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    clearTimeout(this.#timer);
+    this.#resolve(err);
+  }
+
+  #fail(code: 'ERR_UPSTREAM_BROKEN' | 'ERR_UPSTREAM_UNREACHABLE' | 'ERR_NO_RESOURCES', why: string): void {
+    this.#sink?.destroy();
+    if (this.#res.headersSent) this.#res.destroy();
+    const text =
+      code === 'ERR_NO_RESOURCES' ? `tqserver could not open a connection to the worker: ${why} (tqserver's own limit, not the worker's fault)`
+      : code === 'ERR_UPSTREAM_UNREACHABLE' ? `the worker could not be reached: ${why}`
+      : `the worker broke the exchange: ${why}`;
+    this.#settle(new ServeError(code, text));
+  }
+
+  /** The whole request is on its way: the worker's time to answer starts. */
+  #sent(): void {
+    this.#requestSent = true;
+    const ms = this.#target.headerTimeoutMs;
+    if (ms > 0 && !this.#settled && !this.#answered) this.#timer = setTimeout(timedOut, ms, this);
+  }
+
+  timeout(): void {
+    this.#sink?.destroy();
+    if (this.#res.headersSent) this.#res.destroy();
+    this.#settle(new ServeError('ERR_UPSTREAM_TIMEOUT', `the worker did not answer within ${this.#target.headerTimeoutMs / 1000} s`));
+  }
+
+  /** Sends the request on a pooled connection (`retry`: whether a dead reused one may be retried). */
+  attempt(retry: boolean): void {
+    const taken = this.#pool.take(this.#target.port);
+    const socket = taken.socket;
+    this.#sink = socket;
+    this.#socket = socket;
+    this.#retry = retry;
+    this.#reused = taken.reused;
+    this.#received = false;
+    this.#paused = false;
+    this.#parser = new ResponseParser(this, this.#req.method === 'HEAD');
+    socket[kExchange] = this;
+    const target = this.#target;
+    let head = `${this.#req.method} ${target.path} HTTP/1.1\r\n`;
+    const h = target.requestHeaders;
+    for (let i = 0; i < h.length; i += 2) head += h[i] + ': ' + h[i + 1] + '\r\n';
+    socket.write(head + '\r\n', 'latin1');
+    if (target.body === 0) {
+      if (!this.#requestSent) this.#sent();
+    } else if (socket.connecting) {
+      // The body is read only once a worker is there to take it, so that a refused connection
+      // has consumed nothing and can be retried elsewhere.
+      socket.once('connect', () => this.#sendBody());
+    } else {
+      this.#sendBody();
+    }
+  }
+
+  #sendBody(): void {
+    if (this.#bodyStarted) return;
+    this.#bodyStarted = true;
+    const req = this.#req;
+    const chunked = this.#target.body === 'chunked';
+    req.on('data', (chunk: Buffer) => {
+      this.#bodyRead = true;
+      const to = this.#sink;
+      if (to === undefined || to.destroyed || this.#settled) return;
+      let ok: boolean;
+      if (chunked) {
+        to.cork();
+        to.write(chunk.length.toString(16) + '\r\n', 'latin1');
+        to.write(chunk);
+        ok = to.write('\r\n', 'latin1');
+        to.uncork();
+      } else {
+        ok = to.write(chunk);
       }
-    };
-    // The client left: whatever the worker is doing for it is abandoned.
-    res.once('close', () => {
-      if (!res.writableFinished && !settled) {
-        sink?.destroy();
-        settle();
+      if (!ok) {
+        req.pause();
+        to.once('drain', () => req.resume());
       }
     });
+    req.once('end', () => {
+      this.#bodyEnded = true;
+      const sink = this.#sink;
+      if (this.#settled || sink === undefined || sink.destroyed) return;
+      if (chunked) sink.write(LAST_CHUNK, 'latin1');
+      this.#sent();
+    });
+  }
 
-    const sendBody = (): void => {
-      if (bodyStarted) return;
-      bodyStarted = true;
-      const chunked = framing === 'chunked';
-      req.on('data', (chunk: Buffer) => {
-        bodyRead = true;
-        const to = sink;
-        if (to === undefined || to.destroyed || settled) return;
-        let ok: boolean;
-        if (chunked) {
-          to.cork();
-          to.write(chunk.length.toString(16) + '\r\n', 'latin1');
-          to.write(chunk);
-          ok = to.write('\r\n', 'latin1');
-          to.uncork();
-        } else {
-          ok = to.write(chunk);
-        }
-        if (!ok) {
-          req.pause();
-          to.once('drain', () => req.resume());
-        }
-      });
-      req.once('end', () => {
-        bodyEnded = true;
-        if (settled || sink === undefined || sink.destroyed) return;
-        if (chunked) sink.write(LAST_CHUNK, 'latin1');
-        startTimer();
-      });
-    };
+  // ---- the pooled socket's events --------------------------------------------------------------
 
-    const attempt = (retry: boolean): void => {
-      const taken = pool.take(target.port);
-      const current = taken.socket;
-      sink = current;
-      let received = false;
-      let paused = false;
-      const resume = (): void => {
-        paused = false;
-        current.resume();
-      };
-      const parser = new ResponseParser(
-        {
-          head: (status, reason, raw) => {
-            answered = true;
-            clearTimeout(timer);
-            const headers = endToEnd(raw);
-            for (const x of target.responseHeaders) headers.push(x);
-            res.writeHead(status, reason, headers);
-          },
-          body: (chunk) => {
-            // A client gone has no one to wait for: writing to it would wait for a drain that never comes.
-            if (res.destroyed) {
-              current.destroy();
-              settle();
-              return;
-            }
-            if (!res.write(chunk) && !paused) {
-              paused = true;
-              current.pause();
-              res.once('drain', resume);
-            }
-          },
-          end: (reusable) => {
-            // A socket paused for a slow client must not go back to the pool paused.
-            if (paused) {
-              res.off('drain', resume);
-              resume();
-            }
-            res.end();
-            // A worker may answer before it has read the whole body: then the connection is
-            // in the middle of a request and cannot carry another.
-            if (reusable && requestSent) pool.give(current);
-            else current.destroy();
-            sink = undefined;
-            settle();
-          },
-        },
-        req.method === 'HEAD',
-      );
-      current[kExchange] = {
-        data: (chunk) => {
-          received = true;
-          try {
-            const rest = parser.feed(chunk);
-            // A response followed by more bytes: the connection is out of step; drop it.
-            if (rest !== undefined && rest.length > 0) current.destroy();
-          } catch (err) {
-            fail('ERR_UPSTREAM_BROKEN', (err as Error).message);
-          }
-        },
-        closed: (err) => {
-          if (settled || parser.done) return;
-          try {
-            parser.close();
-          } catch (parseErr) {
-            // Safe to send again only if nothing of the body was read or ended on the dead
-            // connection (an empty chunked body's last chunk went to it).
-            if (retry && taken.reused && !received && !bodyRead && !bodyEnded) {
-              attempt(false);
-              return;
-            }
-            const code = err?.code;
-            if (code !== undefined && OWN_LIMIT_CODES.has(code)) fail('ERR_NO_RESOURCES', code);
-            else if (code === 'ECONNREFUSED' && !bodyRead) fail('ERR_UPSTREAM_UNREACHABLE', code);
-            else fail('ERR_UPSTREAM_BROKEN', code ?? (parseErr as Error).message);
-          }
-        },
-      };
-      current.write(head, 'latin1');
-      if (framing === 0) {
-        if (!requestSent) startTimer();
-      } else if (current.connecting) {
-        // The body is read only once a worker is there to take it, so that a refused connection
-        // has consumed nothing and can be retried elsewhere.
-        current.once('connect', sendBody);
-      } else {
-        sendBody();
+  data(chunk: Buffer): void {
+    this.#received = true;
+    try {
+      const rest = (this.#parser as ResponseParser).feed(chunk);
+      // A response followed by more bytes: the connection is out of step; drop it (it may
+      // already be back in the pool).
+      if (rest !== undefined && rest.length > 0) this.#socket?.destroy();
+    } catch (err) {
+      this.#fail('ERR_UPSTREAM_BROKEN', (err as Error).message);
+    }
+  }
+
+  closed(err: NodeJS.ErrnoException | undefined): void {
+    const parser = this.#parser as ResponseParser;
+    if (this.#settled || parser.done) return;
+    try {
+      parser.close();
+    } catch (parseErr) {
+      // Safe to send again only if nothing of the body was read or ended on the dead
+      // connection (an empty chunked body's last chunk went to it).
+      if (this.#retry && this.#reused && !this.#received && !this.#bodyRead && !this.#bodyEnded) {
+        this.attempt(false);
+        return;
       }
-    };
-    attempt(true);
-  });
+      const code = err?.code;
+      if (code !== undefined && OWN_LIMIT_CODES.has(code)) this.#fail('ERR_NO_RESOURCES', code);
+      else if (code === 'ECONNREFUSED' && !this.#bodyRead) this.#fail('ERR_UPSTREAM_UNREACHABLE', code);
+      else this.#fail('ERR_UPSTREAM_BROKEN', code ?? (parseErr as Error).message);
+    }
+  }
+
+  // ---- the response parser's events -----------------------------------------------------------
+
+  head(status: number, reason: string, raw: string[], length: number): void {
+    this.#answered = true;
+    clearTimeout(this.#timer);
+    const res = this.#res;
+    const headers = endToEnd(raw);
+    const written = length >= 0 ? contentLengthHead(res, status, reason, headers, this.#target.responseHeaders) : undefined;
+    if (written !== undefined) {
+      setHead(res, status, reason, written);
+      this.#length = length;
+      return;
+    }
+    for (const x of this.#target.responseHeaders) headers.push(x);
+    res.writeHead(status, reason, headers);
+  }
+
+  body(chunk: Buffer): void {
+    const res = this.#res;
+    // A client gone has no one to wait for: writing to it would wait for a drain that never comes.
+    if (res.destroyed) {
+      this.#sink?.destroy();
+      this.#settle(undefined);
+      return;
+    }
+    // The whole of a small body at once, right after the head: it goes out with the head.
+    if (chunk.length === this.#length && chunk.length <= SINGLE_WRITE_MAX && !(res as WritableHead)._headerSent) {
+      this.#whole = chunk;
+      return;
+    }
+    if (!res.write(chunk) && !this.#paused) {
+      this.#paused = true;
+      this.#socket?.pause();
+      res.once('drain', this.#resume);
+    }
+  }
+
+  readonly #resume = (): void => {
+    this.#paused = false;
+    this.#socket?.resume();
+  };
+
+  end(reusable: boolean): void {
+    const socket = this.#socket as PooledSocket;
+    // A socket paused for a slow client must not go back to the pool paused.
+    if (this.#paused) {
+      this.#res.off('drain', this.#resume);
+      this.#resume();
+    }
+    if (this.#whole !== undefined) appendBody(this.#res, this.#whole);
+    this.#whole = undefined;
+    this.#res.end();
+    // A worker may answer before it has read the whole body: then the connection is in the
+    // middle of a request and cannot carry another.
+    if (reusable && this.#requestSent) this.#pool.give(socket);
+    else socket.destroy();
+    this.#sink = undefined;
+    this.#settle(undefined);
+  }
 }

@@ -1,0 +1,95 @@
+/**
+ * The response head for a proxied response framed by Content-Length, written by tqserver in the
+ * form Node's ServerResponse would write it (lib/_http_outgoing.js, `_storeHeader`): the
+ * worker's end-to-end headers as they came, tqserver's own after them, a Date if the worker sent
+ * none, then the Connection header of this client connection. Handing it to the response whole
+ * (`deliver`) spares the per-header checks and bookkeeping of `writeHead`, which the response
+ * parser has already done, and lets a small body go out in the same single write.
+ */
+import type { ServerResponse } from 'node:http';
+
+/**
+ * The ServerResponse fields `writeHead` sets and this module sets instead. They are Node's
+ * own (lib/_http_outgoing.js) and have kept their meaning since Node's first releases:
+ * `_header` is the head to write before the first body byte, `_headerSent` whether it went,
+ * `_last` that the connection closes after this response.
+ */
+export type WritableHead = ServerResponse & { _header: string | null; _headerSent: boolean; _last: boolean; _keepAliveTimeout?: number };
+
+/** Bodies up to this size go out in one write with the head, as one string. */
+export const SINGLE_WRITE_MAX = 16 * 1024;
+
+let dateSecond = -1;
+let dateText = '';
+
+/** The Date header value for now (RFC 9110 5.6.7), computed once a second. */
+export function httpDate(): string {
+  const second = Math.floor(Date.now() / 1000);
+  if (second !== dateSecond) {
+    dateSecond = second;
+    dateText = new Date(second * 1000).toUTCString();
+  }
+  return dateText;
+}
+
+/** Whether `value` may be written as a field value or reason phrase (what Node's writeHead accepts). */
+function writable(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if ((c < 32 && c !== 9) || c === 127 || c > 255) return false;
+  }
+  return true;
+}
+
+/** RFC 9110 5.6.2: a header name is a token. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/**
+ * The head of a response to `res` framed by the Content-Length among `headers`, or undefined
+ * when `writeHead` must write it instead: the response already has headers of its own set, its
+ * client sent `Expect` (Node then decides keep-alive itself), or `reason` or one of `extra`
+ * cannot be written as it is (writeHead then refuses it, as before). `headers` come from the
+ * response parser, which has checked every name and value.
+ */
+export function contentLengthHead(res: ServerResponse, status: number, reason: string, headers: readonly string[], extra: readonly string[]): string | undefined {
+  if (res.req.headers.expect !== undefined || res.getHeaderNames().length > 0 || !writable(reason)) return undefined;
+  let head = `HTTP/1.1 ${status} ${reason}\r\n`;
+  let date = false;
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i] as string;
+    if (name.length === 4 && name.toLowerCase() === 'date') date = true;
+    head += name + ': ' + (headers[i + 1] as string) + '\r\n';
+  }
+  for (let i = 0; i < extra.length; i += 2) {
+    const name = extra[i] as string;
+    const value = extra[i + 1] as string;
+    if (!TOKEN.test(name) || !writable(value)) return undefined;
+    head += name + ': ' + value + '\r\n';
+  }
+  if (!date) head += 'Date: ' + httpDate() + '\r\n';
+  // The server's keep-alive timeout, copied onto each response by Node, announced as Node does.
+  const keepAliveMs = (res as WritableHead)._keepAliveTimeout ?? 0;
+  if (!res.shouldKeepAlive) head += 'Connection: close\r\n';
+  else if (keepAliveMs > 0) head += `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(keepAliveMs / 1000)}\r\n`;
+  else head += 'Connection: keep-alive\r\n';
+  return head + '\r\n';
+}
+
+/**
+ * Makes `head` (from contentLengthHead) the head of `res`, as writeHead would have: nothing is
+ * written until the first body byte or the end, and then in the same write.
+ */
+export function setHead(res: ServerResponse, status: number, reason: string, head: string): void {
+  const out = res as WritableHead;
+  out.statusCode = status;
+  out.statusMessage = reason;
+  out._header = head;
+  out._headerSent = false;
+  out._last = !res.shouldKeepAlive;
+}
+
+/** Appends a whole small body to the head set by setHead, so that `res.end()` writes both at once. */
+export function appendBody(res: ServerResponse, body: Buffer): void {
+  const out = res as WritableHead;
+  out._header += body.toString('latin1');
+}
