@@ -138,7 +138,7 @@ export type SupervisorErrorCode =
   | 'ERR_PORTS_EXHAUSTED'
   /** tqserver itself is out of file descriptors or memory. */
   | 'ERR_NO_RESOURCES'
-  /** An instance was asked for a state change its state machine does not allow (a bug). */
+  /** An instance (or a warm standby) was asked for a state change its state machine does not allow (a bug). */
   | 'ERR_INSTANCE_STATE';
 
 /** The supervisor could not do what it had to: start an instance, change its state. */

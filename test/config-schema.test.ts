@@ -40,11 +40,19 @@ describe('server.yaml', () => {
     assert.equal(c.workers.healthCheckIntervalMs, 5000);
     assert.equal(c.workers.healthCheckTimeoutMs, 250);
     assert.equal(c.fileWatcher.debounceMs, 50);
+    assert.equal(c.dev.warmStandby, true);
     assert.equal(c.metrics.enabled, true);
     assert.equal(c.metrics.path, '/metrics');
     assert.equal(c.metrics.listen, undefined);
     assert.equal(c.metrics.auth, undefined);
     assert.deepEqual(c.metrics.buckets, [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]);
+  });
+
+  test('dev.warm_standby turns the warm standbys off; an unknown dev key is a warning', () => {
+    assert.equal(server('dev:\n  warm_standby: false\n').dev.warmStandby, false);
+    const warnings: string[] = [];
+    assert.equal(server('dev:\n  warm_standbys: false\n', warnings).dev.warmStandby, true);
+    assert.deepEqual(warnings, ['server.yaml:2:3: warning: unknown key "warm_standbys" in dev (did you mean "warm_standby"?)']);
   });
 
   test('log_file: ~, null and "" disable the file', () => {
@@ -57,6 +65,7 @@ describe('server.yaml', () => {
     assert.throws(() => server('server:\n  port: 1.5\n'), configError('2:9', /integer/));
     assert.throws(() => server('workers:\n  port_range_start: 9000\n  port_range_end: 8000\n'), configError('3:19', /must not be below port_range_start/));
     assert.throws(() => server('metrics:\n  enabled: yes\n'), configError('2:12', /true or false/));
+    assert.throws(() => server('dev:\n  warm_standby: 1\n'), configError('2:17', /dev\.warm_standby: must be true or false/));
     assert.throws(() => server('metrics:\n  path: metrics\n'), configError('2:9', /absolute URL path/));
     assert.throws(() => server('metrics:\n  listen: nowhere\n'), configError('2:11', /host:port/));
     assert.throws(() => server('metrics:\n  buckets: [1, 0.5]\n'), configError('2:12', /ascending/));

@@ -55,6 +55,15 @@ export interface ServerConfig {
   readonly fileWatcher: {
     readonly debounceMs: number;
   };
+  /** Dev mode only; prod mode ignores this section. */
+  readonly dev: {
+    /**
+     * Keep one warm standby Node process per instance of each `type: node` worker, started ahead
+     * of time and held before its entrypoint loads, so that a reload skips Node's start-up
+     * (see supervisor/standby.ts). Costs one idle Node process per instance.
+     */
+    readonly warmStandby: boolean;
+  };
   readonly metrics: {
     readonly enabled: boolean;
     readonly path: string;
@@ -67,7 +76,7 @@ export interface ServerConfig {
 }
 
 /** The top-level keys of server.yaml. */
-export const SERVER_TOP_KEYS: readonly string[] = ['server', 'workers', 'file_watcher', 'metrics'];
+export const SERVER_TOP_KEYS: readonly string[] = ['server', 'workers', 'file_watcher', 'dev', 'metrics'];
 const SERVER = ['host', 'port', 'read_timeout_seconds', 'write_timeout_seconds', 'idle_timeout_seconds', 'max_connections', 'log_file'];
 const WORKERS = [
   'directory', 'port_range_start', 'port_range_end', 'startup_delay_ms', 'restart_delay_ms', 'shutdown_grace_period_ms',
@@ -123,6 +132,7 @@ export function checkServerConfig(node: YamlNode | undefined, root: string, repo
   const s = top.section('server', SERVER);
   const w = top.section('workers', WORKERS);
   const f = top.section('file_watcher', ['debounce_ms']);
+  const d = top.section('dev', ['warm_standby']);
   const m = top.section('metrics', METRICS);
 
   const portRangeStart = w.int('port_range_start', 9000, 1, 65535);
@@ -174,6 +184,7 @@ export function checkServerConfig(node: YamlNode | undefined, root: string, repo
       queueTimeoutMs: w.int('queue_timeout_ms', 30_000, 1, DAY_MS),
     },
     fileWatcher: { debounceMs: f.int('debounce_ms', 50, 0, 60_000) },
+    dev: { warmStandby: d.bool('warm_standby', true) },
     metrics: {
       enabled: m.bool('enabled', true),
       path,

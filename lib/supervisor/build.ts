@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import type { Mode, WorkerConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
-import { instanceEnv } from './instance.js';
+import { instanceEnv } from './launch.js';
 
 /** The longest a build may run. */
 const BUILD_TIMEOUT_MS = 10 * 60_000;

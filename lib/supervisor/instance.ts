@@ -2,16 +2,15 @@
  * One running instance of a worker: its process, port, slot and state. The states and the
  * transitions allowed between them are in one table.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, createWriteStream, mkdirSync, openSync, type WriteStream } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { createWriteStream, type WriteStream } from 'node:fs';
 import type { Mode, WorkerConfig } from '../config/index.js';
-import { today } from '../log.js';
 import type { ExitReason, InstanceInfo } from '../observer.js';
 import { SupervisorError } from '../errors.js';
 import type { PhpFpmStatus } from '../fastcgi/index.js';
 import { fastcgiPing, fastcgiStatus } from './fastcgi-health.js';
 import { probe, type ProbeResult } from './health.js';
+import { endGroup, killGroup, launch, launchPlan, type Launched, type MetricsAccess } from './launch.js';
 import { residentBytes, treeResidentBytes } from './process-memory.js';
 
 /**
@@ -48,6 +47,8 @@ export interface InstanceOptions {
   readonly metrics?: MetricsAccess | undefined;
   /** The argv to start it with, when not the worker's `command` (a php-fpm with its own configuration). */
   readonly command?: readonly string[] | undefined;
+  /** Its process, already started for this port (a warm standby's); otherwise it is launched here. */
+  readonly launched?: Launched | undefined;
 }
 
 /** How tqserver speaks to an instance: HTTP/1.1, or FastCGI (php-fpm). */
@@ -57,68 +58,6 @@ export type InstanceProtocol = 'http' | 'fastcgi';
 export interface PhpStatusReading {
   readonly status: PhpFpmStatus;
   readonly atMs: number;
-}
-
-/** Fills `{name}`, `{date}` and `{port}` in a log file template. */
-export function logPath(template: string, root: string, name: string, port: number): string {
-  return resolve(root, template.replaceAll('{name}', name).replaceAll('{date}', today()).replaceAll('{port}', String(port)));
-}
-
-/** How a worker reaches the server's metrics endpoint, when it is served. */
-export interface MetricsAccess {
-  /** The endpoint's URL from the worker's side (a loopback address). */
-  readonly url: string;
-  /** The Authorization header value the endpoint asks for, if it asks for one. */
-  readonly authorization: string | undefined;
-}
-
-/**
- * The environment of the worker contract, over the server's own and the worker's `env`: the
- * WORKER_* variables; TQSERVER_METRICS_URL while metrics are served; and
- * TQSERVER_METRICS_AUTHORIZATION only for a worker with `metrics_credentials: true`.
- */
-export function instanceEnv(worker: WorkerConfig, port: number, mode: Mode, metrics?: MetricsAccess): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    ...worker.env,
-    WORKER_PORT: String(port),
-    PORT: String(port),
-    WORKER_NAME: worker.name,
-    WORKER_PATH: worker.path,
-    WORKER_TYPE: worker.type,
-    WORKER_MODE: mode,
-  };
-  // Never inherited from the server's own environment: they describe this server only.
-  delete env.TQSERVER_METRICS_URL;
-  delete env.TQSERVER_METRICS_AUTHORIZATION;
-  if (metrics !== undefined) {
-    env.TQSERVER_METRICS_URL = metrics.url;
-    if (worker.metricsCredentials && metrics.authorization !== undefined) env.TQSERVER_METRICS_AUTHORIZATION = metrics.authorization;
-  }
-  return env;
-}
-
-/**
- * Process groups of every live instance. Instances run in groups of their own, which outlive
- * the server if it dies without stopping them; this last-resort hook kills them on any exit
- * the process gets to see (an uncaught error, process.exit). Only SIGKILL escapes it.
- */
-const liveGroups = new Set<number>();
-let exitHookInstalled = false;
-
-function trackGroup(pid: number): void {
-  liveGroups.add(pid);
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const group of liveGroups) {
-      try {
-        process.kill(-group, 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
-    }
-  });
 }
 
 /** The first pause between readiness polls of a new instance. */
@@ -172,24 +111,13 @@ export class Instance {
     this.slot = options.slot;
     this.port = port;
     this.protocol = worker.type === 'php' ? 'fastcgi' : 'http';
-    let out: number | 'ignore' = 'ignore';
-    if (worker.logFile !== null) {
-      this.logFile = logPath(worker.logFile, root, worker.name, port);
-      try {
-        mkdirSync(dirname(this.logFile), { recursive: true });
-        out = openSync(this.logFile, 'a');
-      } catch {
-        this.logFile = undefined;
-      }
-    }
-    const [file, ...args] = (options.command ?? worker.command) as [string, ...string[]];
-    // A process group of its own, so that stopping the instance also stops what it spawned.
-    // stdout goes straight to the log file; stderr passes through tqserver, which keeps its end
-    // to say why an instance died.
-    this.#child = spawn(file, args, { cwd: worker.dir, env: instanceEnv(worker, port, mode, metrics), stdio: ['ignore', out, 'pipe'], detached: true });
-    const log = typeof out === 'number' ? createWriteStream('', { fd: out }) : undefined;
+    const launched = options.launched ?? launch(launchPlan(worker, port, mode, root, metrics, options.command));
+    this.#child = launched.child;
+    this.logFile = launched.out?.path;
+    const log = launched.out === undefined ? undefined : createWriteStream('', { fd: launched.out.fd });
     log?.on('error', () => {});
     this.#log = log;
+    if (launched.stderr !== undefined && launched.stderr.length > 0) this.appendStderr(launched.stderr);
     const stderr = this.#child.stderr;
     stderr?.on('data', (chunk: Buffer) => {
       // A slow disk holds the instance's stderr back rather than tqserver's memory growing.
@@ -202,21 +130,11 @@ export class Instance {
       this.#log = undefined;
       log?.end();
     });
-    if (log === undefined && typeof out === 'number') closeSync(out);
     const pid = this.#child.pid;
-    if (pid !== undefined) trackGroup(pid);
     this.exited = new Promise((resolveExit) => {
       const finish = (status: ExitStatus): void => {
         if (this.#status !== undefined) return;
-        if (pid !== undefined) {
-          liveGroups.delete(pid);
-          // What the leader left behind in its group would be orphans.
-          try {
-            process.kill(-pid, 'SIGKILL');
-          } catch {
-            // Nothing left.
-          }
-        }
+        if (pid !== undefined) endGroup(pid);
         this.#status = status;
         this.#state = 'exited';
         this.#notifyIdle();
@@ -467,9 +385,7 @@ export class Instance {
   #signal(signal: NodeJS.Signals): void {
     const pid = this.#child.pid;
     if (pid === undefined || this.#state === 'exited') return;
-    try {
-      process.kill(-pid, signal);
-    } catch {
+    if (!killGroup(pid, signal)) {
       try {
         this.#child.kill(signal);
       } catch {

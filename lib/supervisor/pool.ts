@@ -13,11 +13,13 @@ import { checkup } from './checkup.js';
 import { CrashLoop } from './crash-loop.js';
 import { decideScale, HEALTH_FAILURES_TO_REPLACE, REFUSED_PAUSE_MS } from './decisions.js';
 import { Dispatcher } from './dispatcher.js';
-import { Instance, type ExitStatus, type MetricsAccess } from './instance.js';
+import { Instance, type ExitStatus } from './instance.js';
+import type { LaunchPlan, MetricsAccess } from './launch.js';
 import type { PortPool } from './port-pool.js';
 import { preparePhpFpm, type PhpFpmLaunch } from './php-fpm.js';
 import type { PhpFpmStatus } from '../fastcgi/index.js';
 import { rollOut, sleep } from './rollout.js';
+import { standbyPlan, WarmStandbys } from './standbys.js';
 
 /** What every pool shares. */
 export interface PoolContext {
@@ -69,11 +71,15 @@ export class WorkerPool {
   #scaleTimer: NodeJS.Timeout | undefined;
   #healthTimer: NodeJS.Timeout | undefined;
   #healTimer: NodeJS.Timeout | undefined;
+  /** Dev mode: processes started ahead of time for the next instances (standbys.ts). */
+  readonly #standbys: WarmStandbys;
 
   constructor(config: WorkerConfig, ctx: PoolContext) {
     this.#config = config;
     this.#ctx = ctx;
     this.#dispatch = new Dispatcher(config.name, this.#instances, () => ({ maxConcurrency: this.#config.scaling.maxConcurrency, maxRequests: this.#config.maxRequests }));
+    const plan = (port: number): LaunchPlan | undefined => (this.#stopped ? undefined : standbyPlan(this.#config, ctx.mode, ctx.server, port, ctx.metricsAccess?.()));
+    this.#standbys = new WarmStandbys({ name: config.name, ports: ctx.ports, log: ctx.log, plan });
   }
 
   get config(): WorkerConfig {
@@ -265,17 +271,20 @@ export class WorkerPool {
     let instance: Instance;
     let port: number | undefined;
     let launch: PhpFpmLaunch | undefined;
+    // A warm standby, if there is one, is this instance's process already started, on its port.
+    const standby = this.#standbys.take();
     try {
-      port = await this.#ctx.ports.acquire();
+      port = standby?.port ?? (await this.#ctx.ports.acquire());
       if (this.#stopped) {
         this.#ctx.ports.release(port);
         return undefined;
       }
       // A php worker's instance is a php-fpm with a configuration of its own, for its port.
       launch = this.#config.php === undefined ? undefined : preparePhpFpm(this.#config, port, this.#ctx.mode);
-      instance = new Instance({ worker: this.#config, slot: this.#freeSlot(), port, mode: this.#ctx.mode, root: this.#ctx.server.root, metrics: this.#ctx.metricsAccess?.(), command: launch?.argv });
+      instance = new Instance({ worker: this.#config, slot: this.#freeSlot(), port, mode: this.#ctx.mode, root: this.#ctx.server.root, metrics: this.#ctx.metricsAccess?.(), command: launch?.argv, launched: standby?.go() });
     } catch (err) {
       launch?.remove();
+      void standby?.kill();
       if (port !== undefined) this.#ctx.ports.release(port);
       this.#ctx.log.error(`worker ${this.name}: cannot start an instance: ${(err as Error).message}`);
       return undefined;
@@ -292,9 +301,10 @@ export class WorkerPool {
     if (ready === true && instance.state === 'starting') {
       instance.transition('healthy');
       this.#startError = undefined;
-      this.#ctx.log.info(`worker ${this.name}: instance ${instance} is healthy`);
+      this.#ctx.log.info(`worker ${this.name}: instance ${instance} is healthy${standby === undefined ? '' : ' (from a warm standby)'}`);
       this.#ctx.observer.instanceReady?.(instance.info());
       this.#dispatch.serveQueue();
+      this.#tendStandbys();
       return instance;
     }
     if (instance.state === 'starting') {
@@ -338,6 +348,24 @@ export class WorkerPool {
     const grace = this.#ctx.server.workers.shutdownGracePeriodMs;
     await instance.whenIdle(grace);
     await instance.stop(grace);
+  }
+
+  /**
+   * Holds one warm standby per instance the worker runs, once all of them are up and none is
+   * starting (a booting standby would slow the start it is for), outside a rolling restart;
+   * none while nothing is healthy.
+   */
+  #tendStandbys(): void {
+    const healthy = this.healthyCount;
+    const { minWorkers } = this.#config.scaling;
+    if (this.#stopped || this.#restarting || this.#spawning > 0 || healthy === 0 || healthy < minWorkers || this.#instances.some((i) => i.state === 'starting')) return;
+    this.#standbys.fill(Math.max(healthy, minWorkers));
+  }
+
+  /** Applies a reloaded server configuration to the warm standbys (turned off, or what they start as changed). */
+  refreshStandbys(): void {
+    this.#standbys.prune();
+    this.#tendStandbys();
   }
 
   #onExit(instance: Instance, status: ExitStatus): void {
@@ -392,6 +420,7 @@ export class WorkerPool {
       if (victim !== undefined) {
         this.#ctx.log.info(`worker ${this.name}: scaling down, stopping idle instance ${victim}`);
         void this.#retire(victim, 'scale_down', 'none');
+        this.#tendStandbys();
       }
     }
   }
@@ -483,6 +512,7 @@ export class WorkerPool {
       );
     } finally {
       this.#restarting = false;
+      this.#tendStandbys();
     }
   }
 
@@ -506,6 +536,7 @@ export class WorkerPool {
   update(config: WorkerConfig): Promise<boolean> {
     return this.#serial(async () => {
       this.#config = config;
+      this.#standbys.prune();
       if (!(await this.#build())) return false;
       return this.#rolling('reload');
     });
@@ -519,7 +550,7 @@ export class WorkerPool {
     clearTimeout(this.#healTimer);
     this.#dispatch.rejectAll(new ServeError('ERR_SHUTTING_DOWN', `worker ${this.name} is stopping`));
     // Instances already on their way out are waited for too, so nothing outlives the pool.
-    await Promise.all([...this.#instances].map((i) => (i.retired ? this.#drain(i) : this.#retire(i, reason, 'none'))));
+    await Promise.all([this.#standbys.close(), ...[...this.#instances].map((i) => (i.retired ? this.#drain(i) : this.#retire(i, reason, 'none')))]);
   }
 }
 

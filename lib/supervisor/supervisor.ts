@@ -7,7 +7,7 @@ import { join, sep } from 'node:path';
 import type { LoadedConfig, Mode, ServerConfig, WorkerConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
 import type { ServerObserver } from '../observer.js';
-import type { MetricsAccess } from './instance.js';
+import type { MetricsAccess } from './launch.js';
 import { WorkerPool } from './pool.js';
 import { PortPool } from './port-pool.js';
 import { isWorkerConfigEntry, watchTree } from './watch.js';
@@ -202,6 +202,9 @@ export class Supervisor {
         work.push(this.#create(config).start());
       } else if (restartUnchanged || JSON.stringify(pool.config) !== JSON.stringify(config)) {
         work.push(pool.update(config));
+      } else {
+        // dev.warm_standby, or what its standbys start as (the metrics endpoint), may have changed.
+        pool.refreshStandbys();
       }
     }
     this.#emit('change');
