@@ -103,7 +103,7 @@ export async function startApp(options: AppOptions, hooks: AppHooks = {}): Promi
     }
     await instrumentation.bind(address);
   } catch (err) {
-    proxy.http.close();
+    proxy.listener.close();
     await instrumentation.close();
     log.close();
     throw err;

@@ -10,10 +10,19 @@ export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-/** Whether the client would rather have JSON than HTML. */
-export function wantsJson(req: IncomingMessage): boolean {
-  const accept = req.headers.accept ?? '';
-  return accept.includes('application/json') && !accept.includes('text/html');
+/** Whether a client that sent `accept` (its Accept header) would rather have JSON than HTML. */
+export function wantsJson(accept: string | undefined): boolean {
+  return accept !== undefined && accept.includes('application/json') && !accept.includes('text/html');
+}
+
+/** The body of an error answer: a small HTML page, or JSON (`json`: the client prefers it). */
+export function errorPage(status: number, message: string, json: boolean): { readonly body: string; readonly type: string } {
+  if (json) return { body: JSON.stringify({ error: { status, message } }) + '\n', type: 'application/json' };
+  const title = `${status} ${STATUS_CODES[status] ?? 'Error'}`;
+  return {
+    body: `<!doctype html>\n<html><head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head>\n<body><h1>${escapeHtml(title)}</h1>\n<p>${escapeHtml(message)}</p>\n<hr><p><small>tqserver</small></p></body></html>\n`,
+    type: 'text/html; charset=utf-8',
+  };
 }
 
 /**
@@ -25,16 +34,7 @@ export function sendError(req: IncomingMessage, res: ServerResponse, status: num
     res.destroy();
     return;
   }
-  const title = `${status} ${STATUS_CODES[status] ?? 'Error'}`;
-  let body: string;
-  let type: string;
-  if (wantsJson(req)) {
-    body = JSON.stringify({ error: { status, message } }) + '\n';
-    type = 'application/json';
-  } else {
-    body = `<!doctype html>\n<html><head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head>\n<body><h1>${escapeHtml(title)}</h1>\n<p>${escapeHtml(message)}</p>\n<hr><p><small>tqserver</small></p></body></html>\n`;
-    type = 'text/html; charset=utf-8';
-  }
+  const { body, type } = errorPage(status, message, wantsJson(req.headers.accept));
   res.writeHead(status, { ...headers, 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
   res.end(req.method === 'HEAD' ? undefined : body);
 }

@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { createServer, ServerResponse, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
@@ -26,6 +26,7 @@ import { connectionCap, descriptorsNeeded, openFileLimit } from './fd-limit.js';
 import { closingResponse } from './raw-response.js';
 import { proxyUpgrade } from './upgrade.js';
 import { exchange, UpstreamPool } from './upstream.js';
+import { LaneConnection, type LaneContext } from './fast-lane.js';
 import { FastCgiPool } from '../fastcgi/index.js';
 import { servePhp, type PhpDispatchContext } from './php-dispatch.js';
 
@@ -58,8 +59,13 @@ interface RouteTarget {
   readonly fastcgi: boolean;
 }
 
-/** The main listener. */
+/**
+ * The main listener. Connections are accepted by `listener`; in prod mode the fast lane
+ * (fast-lane.ts) serves their plain requests itself and hands anything else, with the rest of
+ * the connection, to `http`, Node's http server, which never listens on its own.
+ */
 export class ProxyServer {
+  readonly listener: NetServer;
   readonly http: Server;
   readonly liveReload: LiveReload | undefined;
   readonly #options: ProxyOptions;
@@ -76,6 +82,9 @@ export class ProxyServer {
   readonly #tunnels = new Set<Duplex>();
   #closing = false;
   #drained: (() => void) | undefined;
+  /** Connections the fast lane took, until they close (those handed to `http` since included). */
+  readonly #lanes = new Set<LaneConnection>();
+  readonly #lane: LaneContext;
 
   constructor(options: ProxyOptions) {
     this.#options = options;
@@ -93,12 +102,29 @@ export class ProxyServer {
     // Node checks request timeouts every connectionsCheckingInterval (30 s by default), which
     // would make read_timeout_seconds late by up to that much.
     this.http = createServer({ requestTimeout: 0, headersTimeout: 0, keepAliveTimeout: 0, connectionsCheckingInterval: 1000 }, (req, res) => inTurn(req, res, this.#serve));
+    // Node's http server tracks its connections (and enforces read_timeout_seconds on them)
+    // from its 'listening' event on; it never listens itself, so it is told here.
+    this.http.emit('listening');
+    this.#lane = {
+      log: options.log,
+      pool: this.#upstreams,
+      route: (path) => this.#laneRoute(path),
+      headerTimeoutMs: () => this.#server.server.writeTimeoutSeconds * 1000,
+      idleTimeoutMs: () => this.#server.server.idleTimeoutSeconds * 1000,
+      closing: () => this.#closing,
+      started: () => {
+        this.#active++;
+      },
+      finished: (event) => {
+        this.#active--;
+        this.#options.observer.requestDone?.(event);
+        if (this.#closing && this.#active === 0) this.#drained?.();
+      },
+      handOver: (socket, unread) => this.#handOver(socket, unread),
+      message: (err) => this.#message(err),
+    };
+    this.listener = createNetServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.#accept(socket));
     this.configure(options.server);
-    this.http.on('connection', (socket: Socket) => {
-      this.#open++;
-      socket.on('close', () => this.#open--);
-      this.#options.observer.connectionOpened?.();
-    });
     this.http.on('upgrade', (req, socket, head) => {
       this.#onUpgrade(req, socket, head).catch((err: Error) => {
         this.#options.log.error(`upgrade ${req.url}: ${err.stack ?? err.message}`);
@@ -122,8 +148,8 @@ export class ProxyServer {
     });
     // An error accepting a connection is tqserver's own trouble (libuv already absorbs EMFILE by
     // closing what it cannot accept); it is reported, and must not end the process.
-    this.http.on('error', (err: NodeJS.ErrnoException) => {
-      if (!this.http.listening) return;
+    this.listener.on('error', (err: NodeJS.ErrnoException) => {
+      if (!this.listener.listening) return;
       const now = Date.now();
       if (now - this.#lastAcceptError < 5000) return;
       this.#lastAcceptError = now;
@@ -148,8 +174,8 @@ export class ProxyServer {
     const configured = server.server.maxConnections;
     const limit = openFileLimit();
     const max = connectionCap(configured, limit);
-    if (max !== this.http.maxConnections) {
-      this.http.maxConnections = max;
+    if (max !== this.listener.maxConnections) {
+      this.listener.maxConnections = max;
       if (configured !== undefined && limit !== undefined && limit < descriptorsNeeded(max)) {
         this.#options.log.warn(`server.max_connections ${max} needs up to ${descriptorsNeeded(max)} file descriptors (a client and a worker connection each), but this process may open ${limit}: raise the limit (ulimit -n) or lower server.max_connections`);
       }
@@ -175,12 +201,51 @@ export class ProxyServer {
   /** Starts listening; resolves with the bound address. */
   listen(port: number, host: string): Promise<AddressInfo> {
     return new Promise((resolve, reject) => {
-      this.http.once('error', reject);
-      this.http.listen(port, host, () => {
-        this.http.off('error', reject);
-        resolve(this.http.address() as AddressInfo);
+      this.listener.once('error', reject);
+      this.listener.listen(port, host, () => {
+        this.listener.off('error', reject);
+        resolve(this.listener.address() as AddressInfo);
       });
     });
+  }
+
+  /** A new client connection: the fast lane's in prod mode, else Node's at once. */
+  #accept(socket: Socket): void {
+    this.#open++;
+    socket.on('close', () => this.#open--);
+    this.#options.observer.connectionOpened?.();
+    if (this.#options.mode !== 'prod') {
+      this.#handOver(socket, undefined);
+      return;
+    }
+    const lane = new LaneConnection(socket, this.#lane);
+    this.#lanes.add(lane);
+    socket.on('close', () => this.#lanes.delete(lane));
+  }
+
+  /** Gives `socket` to Node's http server, with `unread`, the bytes read from it and not yet served. */
+  #handOver(socket: Socket, unread: Buffer | undefined): void {
+    // Nothing may be emitted before Node listens.
+    socket.pause();
+    if (unread !== undefined && unread.length > 0) {
+      socket.unshift(unread);
+      // Node's parser would otherwise read the socket's handle directly (consume), past the
+      // bytes put back; marked as consumed already, it reads them, and what follows, from the
+      // stream, in order.
+      const handle = (socket as Socket & { _handle?: { _consumed?: boolean } | null })._handle;
+      if (handle !== null && handle !== undefined) handle._consumed = true;
+    }
+    this.http.emit('connection', socket);
+    socket.resume();
+  }
+
+  /** The worker the fast lane may serve `path` from, if it may (see LaneContext.route). */
+  #laneRoute(path: string): ReturnType<LaneContext['route']> {
+    if (this.#closing) return undefined;
+    if (this.#options.metricsEndpoint?.() !== undefined && path === this.#server.metrics.path) return undefined;
+    const match = this.#router.match(path);
+    if (match === undefined || match.target.fastcgi || match.target.publicDir !== undefined) return undefined;
+    return { prefix: match.prefix, rest: match.rest, worker: match.target.worker };
   }
 
   #devHeaders(worker: BackendWorker, upstream?: Upstream): Record<string, string> {
@@ -420,8 +485,11 @@ export class ProxyServer {
   async close(graceMs: number): Promise<void> {
     this.#closing = true;
     this.liveReload?.close();
-    const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
+    const closed = new Promise<void>((resolve) => this.listener.close(() => resolve()));
+    // Node's server never listened: this only stops its connection checks.
+    this.http.close();
     this.http.closeIdleConnections();
+    for (const lane of this.#lanes) lane.closeIfIdle();
     if (this.#active > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, graceMs);
@@ -432,6 +500,7 @@ export class ProxyServer {
       });
     }
     this.http.closeAllConnections();
+    for (const lane of this.#lanes) lane.socket.destroy();
     // Tunnels (WebSockets) would otherwise keep the listener, and so the shutdown, open forever.
     for (const socket of this.#tunnels) socket.destroy();
     this.#upstreams.destroy();

@@ -10,7 +10,7 @@
  * let a client smuggle a second request onto a pooled connection; here the head always announces
  * exactly the body that follows.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ServerResponse, type IncomingMessage } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { OWN_LIMIT_CODES, ServeError } from '../errors.js';
 import { IdleByPort } from '../idle-by-port.js';
@@ -100,6 +100,36 @@ export interface UpstreamTarget {
 const LAST_CHUNK = '0\r\n\r\n';
 
 /**
+ * The request side of an exchange: its method, and its body as a stream (read only when the
+ * target announces one). An IncomingMessage, or the fast lane's request, which has no body.
+ */
+export interface ClientRequest {
+  readonly method?: string | undefined;
+  on(event: 'data', listener: (chunk: Buffer) => void): unknown;
+  once(event: 'end', listener: () => void): unknown;
+  pause(): unknown;
+  resume(): unknown;
+}
+
+/**
+ * The response side of an exchange, as much of a ServerResponse as it uses: a ServerResponse,
+ * or the fast lane's RawResponse (fast-lane.ts). `close` comes once, at the latest when the
+ * client's connection is gone.
+ */
+export interface ClientResponse {
+  readonly destroyed: boolean;
+  readonly headersSent: boolean;
+  readonly writableFinished: boolean;
+  writeHead(status: number, reason: string, headers: string[]): unknown;
+  write(chunk: Buffer): boolean;
+  end(): unknown;
+  destroy(): unknown;
+  on(event: 'close', listener: () => void): unknown;
+  once(event: 'drain', listener: () => void): unknown;
+  off(event: 'drain', listener: () => void): unknown;
+}
+
+/**
  * Sends `req` to `target.port` through `pool` and its response to `res`. Resolves, never
  * rejects, once the exchange is over:
  * - undefined: the response went through, or the client left (the exchange was abandoned);
@@ -112,7 +142,7 @@ const LAST_CHUNK = '0\r\n\r\n';
  * A reused socket that turns out to be closed by the worker before any byte of the response,
  * while no byte of the body has been read, is retried once on a new connection.
  */
-export function exchange(req: IncomingMessage, res: ServerResponse, target: UpstreamTarget, pool: UpstreamPool): Promise<ServeError | undefined> {
+export function exchange(req: ClientRequest, res: ClientResponse, target: UpstreamTarget, pool: UpstreamPool): Promise<ServeError | undefined> {
   // The client left while the request waited (for a static file check, for an instance): its
   // close has already happened, so nothing is started for it.
   if (res.destroyed) return Promise.resolve(undefined);
@@ -130,8 +160,8 @@ function timedOut(x: Exchange): void {
  * rather than a closure per event.
  */
 class Exchange implements ResponseHandler, SocketUser {
-  readonly #req: IncomingMessage;
-  readonly #res: ServerResponse;
+  readonly #req: ClientRequest;
+  readonly #res: ClientResponse;
   readonly #target: UpstreamTarget;
   readonly #pool: UpstreamPool;
   readonly #resolve: (err: ServeError | undefined) => void;
@@ -159,7 +189,7 @@ class Exchange implements ResponseHandler, SocketUser {
   /** A whole small body held back to go out in one write with the head. */
   #whole: Buffer | undefined;
 
-  constructor(req: IncomingMessage, res: ServerResponse, target: UpstreamTarget, pool: UpstreamPool, resolve: (err: ServeError | undefined) => void) {
+  constructor(req: ClientRequest, res: ClientResponse, target: UpstreamTarget, pool: UpstreamPool, resolve: (err: ServeError | undefined) => void) {
     this.#req = req;
     this.#res = res;
     this.#target = target;
@@ -308,9 +338,10 @@ class Exchange implements ResponseHandler, SocketUser {
     clearTimeout(this.#timer);
     const res = this.#res;
     const headers = endToEnd(raw);
-    const written = length >= 0 ? contentLengthHead(res, status, reason, headers, this.#target.responseHeaders) : undefined;
+    // A ServerResponse's own writeHead costs more than writing the head here (response-head.ts).
+    const written = length >= 0 && res instanceof ServerResponse ? contentLengthHead(res, status, reason, headers, this.#target.responseHeaders) : undefined;
     if (written !== undefined) {
-      setHead(res, status, reason, written);
+      setHead(res as ServerResponse, status, reason, written);
       this.#length = length;
       return;
     }
@@ -327,7 +358,7 @@ class Exchange implements ResponseHandler, SocketUser {
       return;
     }
     // The whole of a small body at once, right after the head: it goes out with the head.
-    if (chunk.length === this.#length && chunk.length <= SINGLE_WRITE_MAX && !(res as WritableHead)._headerSent) {
+    if (chunk.length === this.#length && chunk.length <= SINGLE_WRITE_MAX && !(res as unknown as WritableHead)._headerSent) {
       this.#whole = chunk;
       return;
     }
@@ -350,7 +381,7 @@ class Exchange implements ResponseHandler, SocketUser {
       this.#res.off('drain', this.#resume);
       this.#resume();
     }
-    if (this.#whole !== undefined) appendBody(this.#res, this.#whole);
+    if (this.#whole !== undefined) appendBody(this.#res as ServerResponse, this.#whole);
     this.#whole = undefined;
     this.#res.end();
     // A worker may answer before it has read the whole body: then the connection is in the

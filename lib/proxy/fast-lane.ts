@@ -1,0 +1,502 @@
+/**
+ * The fast lane: tqserver's listener reads each connection's requests itself first. A request
+ * that is plainly simple is forwarded and answered right here on the raw sockets, without
+ * node:http's request and response objects and streams, which cost more than the rest of the
+ * proxy together (docs/performance.md). Plainly simple means: a GET or HEAD in HTTP/1.1, its
+ * whole head already read, one Host, no body and nothing announcing one, no Upgrade or Expect,
+ * every byte of the head in the strict form (token names, values without control characters,
+ * an origin-form target of visible ASCII), routed to an HTTP worker without public files that
+ * has an instance free now, in prod mode, while the server is not closing.
+ *
+ * Anything else goes, with every byte read and not yet served, to Node's http server
+ * (server.ts), which then owns the connection for good. So every rule node:http enforces still
+ * holds for whatever the lane does not recognise as plain, and a request is never half
+ * understood by one and half by the other.
+ */
+import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import { ServeError, UpstreamResponseError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { RequestEvent } from '../observer.js';
+import type { BackendWorker, Upstream } from './backend.js';
+import { socketDelta } from './connection.js';
+import { errorPage, wantsJson } from './error-page.js';
+import { endToEnd, REPLACED_REQUEST_HEADERS, validCorrelationId } from './headers.js';
+import { httpDate } from './response-head.js';
+import { exchange, type ClientRequest, type ClientResponse, type UpstreamPool } from './upstream.js';
+
+/** The longest head the lane reads itself; a longer one is Node's (which answers 431 past its limit). */
+const MAX_HEAD_BYTES = 8 * 1024;
+/** More header lines than this, and the request is Node's. */
+const MAX_HEADERS = 100;
+/** Bytes of pipelined requests held while one is served; past this the socket is not read until it is done. */
+const MAX_BUFFERED = 64 * 1024;
+/** Bodies up to this size go out in one write with the head. */
+const SINGLE_WRITE_MAX = 16 * 1024;
+
+/** What the lane needs from the server. */
+export interface LaneContext {
+  readonly log: Logger;
+  readonly pool: UpstreamPool;
+  /**
+   * The worker that serves `path` if the lane may serve it (an HTTP worker without public files,
+   * in prod mode, not the metrics endpoint, the server not closing), with the route prefix and
+   * the path as the worker sees it; undefined otherwise.
+   */
+  route(path: string): { readonly prefix: string; readonly rest: string; readonly worker: BackendWorker } | undefined;
+  /** write_timeout_seconds, in ms. */
+  headerTimeoutMs(): number;
+  /** idle_timeout_seconds, in ms: how long a kept-alive connection may wait for its next request. */
+  idleTimeoutMs(): number;
+  /** Whether the server is closing (each response then closes its connection). */
+  closing(): boolean;
+  /** A request is being served (for tqserver_active_requests and the shutdown's wait). */
+  started(): void;
+  /** A request is over, with what the metrics record of it. */
+  finished(event: RequestEvent): void;
+  /** Hands `socket` to Node's http server, with the bytes read from it and not yet served. */
+  handOver(socket: Socket, unread: Buffer | undefined): void;
+  /** What a client is told of a failure. */
+  message(err: ServeError): string;
+}
+
+/** A plain request, as the lane parsed it. */
+interface PlainRequest extends ClientRequest {
+  readonly method: 'GET' | 'HEAD';
+  /** The request target (origin form: path and query). */
+  readonly target: string;
+  /** Its headers, raw (`[name, value, ...]`). */
+  readonly headers: readonly string[];
+  readonly host: string;
+  /** X-Forwarded-For, joined as Node joins repeated headers; undefined if absent. */
+  readonly forwardedFor: string | undefined;
+  readonly correlationId: string | undefined;
+  readonly accept: string | undefined;
+  /** Whether the client asked to close the connection after this response. */
+  readonly close: boolean;
+}
+
+/** RFC 9110 5.6.2: the characters of a token, by character code. */
+const TOKEN_CHARS = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") TOKEN_CHARS[c.charCodeAt(0)] = 1;
+
+/** A request has no body to read in the lane: these are never called. */
+const noBody = (): never => {
+  throw new Error('a fast-lane request has no body');
+};
+
+/** Joins a repeated header's values as Node does for most headers. */
+const join = (previous: string | undefined, value: string): string => (previous === undefined ? value : `${previous}, ${value}`);
+
+/**
+ * `head` (a request head without its final empty line, as latin1 text) as a plain request, or
+ * undefined if it is anything but plain (see the module comment).
+ */
+export function parsePlain(head: string): PlainRequest | undefined {
+  let eol = head.indexOf('\r\n');
+  if (eol < 0) eol = head.length;
+  const method = head.startsWith('GET ') ? 'GET' : head.startsWith('HEAD ') ? 'HEAD' : undefined;
+  if (method === undefined || eol < method.length + 11 || !head.startsWith(' HTTP/1.1', eol - 9)) return undefined;
+  const targetStart = method.length + 1;
+  const targetEnd = eol - 9;
+  if (head.charCodeAt(targetStart) !== 47 /* / */) return undefined;
+  for (let i = targetStart; i < targetEnd; i++) {
+    const c = head.charCodeAt(i);
+    if (c < 0x21 || c > 0x7e) return undefined;
+  }
+  const headers: string[] = [];
+  let host: string | undefined;
+  let hosts = 0;
+  let forwardedFor: string | undefined;
+  let correlationId: string | undefined;
+  let accept: string | undefined;
+  let close = false;
+  for (let from = eol + 2; from < head.length; from = eol + 2) {
+    eol = head.indexOf('\r\n', from);
+    if (eol < 0) eol = head.length;
+    const colon = head.indexOf(':', from);
+    if (colon <= from || colon >= eol || headers.length >= MAX_HEADERS * 2) return undefined;
+    for (let i = from; i < colon; i++) {
+      const c = head.charCodeAt(i);
+      if (c > 127 || TOKEN_CHARS[c] === 0) return undefined;
+    }
+    let start = colon + 1;
+    let end = eol;
+    while (start < end && (head.charCodeAt(start) === 32 || head.charCodeAt(start) === 9)) start++;
+    while (end > start && (head.charCodeAt(end - 1) === 32 || head.charCodeAt(end - 1) === 9)) end--;
+    for (let i = start; i < end; i++) {
+      const c = head.charCodeAt(i);
+      if ((c < 32 && c !== 9) || c === 127) return undefined;
+    }
+    const name = head.slice(from, colon);
+    const value = head.slice(start, end);
+    headers.push(name, value);
+    switch (colon - from) {
+      case 4:
+        if (name.toLowerCase() === 'host') {
+          hosts++;
+          host = value;
+        }
+        break;
+      case 6: {
+        const lower = name.toLowerCase();
+        if (lower === 'expect') return undefined;
+        if (lower === 'accept') accept = join(accept, value);
+        break;
+      }
+      case 7:
+        if (name.toLowerCase() === 'upgrade') return undefined;
+        break;
+      case 10:
+        if (name.toLowerCase() === 'connection') {
+          for (const token of value.toLowerCase().split(',')) {
+            const t = token.trim();
+            if (t === 'close') close = true;
+            else if (t === 'upgrade') return undefined;
+          }
+        }
+        break;
+      case 14:
+        if (name.toLowerCase() === 'content-length') return undefined;
+        break;
+      case 15:
+        if (name.toLowerCase() === 'x-forwarded-for') forwardedFor = join(forwardedFor, value);
+        break;
+      case 16:
+        if (name.toLowerCase() === 'x-correlation-id') correlationId = join(correlationId, value);
+        break;
+      case 17:
+        if (name.toLowerCase() === 'transfer-encoding') return undefined;
+        break;
+    }
+  }
+  if (hosts !== 1 || host === undefined) return undefined;
+  return {
+    method, target: head.slice(targetStart, targetEnd), headers, host, forwardedFor, correlationId, accept, close,
+    on: noBody, once: noBody, pause: noBody, resume: noBody,
+  };
+}
+
+/**
+ * The response to a fast-lane request, written straight to its socket: the head as Node would
+ * write it (response-head.ts), the body as it comes (chunked when the worker's response has no
+ * Content-Length), the head and a small first piece of body in one write.
+ */
+class RawResponse implements ClientResponse {
+  statusCode = 0;
+  headersSent = false;
+  writableFinished = false;
+  readonly #socket: Socket;
+  readonly #noBody: boolean;
+  #keepAlive: boolean;
+  /** The connection's keep-alive timeout, announced as Node announces it. */
+  readonly #idleMs: number;
+  readonly #closing: () => boolean;
+  readonly #closeListeners: (() => void)[] = [];
+  /** The head, until the first write takes it along. */
+  #head: string | undefined;
+  #chunked = false;
+
+  constructor(socket: Socket, head: boolean, keepAlive: boolean, idleMs: number, closing: () => boolean) {
+    this.#socket = socket;
+    this.#noBody = head;
+    this.#keepAlive = keepAlive;
+    this.#idleMs = idleMs;
+    this.#closing = closing;
+  }
+
+  get destroyed(): boolean {
+    return this.#socket.destroyed;
+  }
+
+  get keepAlive(): boolean {
+    return this.#keepAlive;
+  }
+
+  writeHead(status: number, reason: string, headers: readonly string[]): void {
+    // The response parser checked every header; a reason phrase may still hold control
+    // characters, which Node's writeHead refuses too (the exchange then answers 502).
+    for (let i = 0; i < reason.length; i++) {
+      const c = reason.charCodeAt(i);
+      if ((c < 32 && c !== 9) || c === 127) throw new UpstreamResponseError(`invalid character in the reason phrase ${JSON.stringify(reason.slice(0, 100))}`);
+    }
+    let head = `HTTP/1.1 ${status} ${reason}\r\n`;
+    let date = false;
+    let length = false;
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i] as string;
+      if (name.length === 4 && name.toLowerCase() === 'date') date = true;
+      else if (name.length === 14 && name.toLowerCase() === 'content-length') length = true;
+      head += name + ': ' + (headers[i + 1] as string) + '\r\n';
+    }
+    if (!date) head += 'Date: ' + httpDate() + '\r\n';
+    // As Node frames a response without a length: chunked, unless it can have no body.
+    const bodiless = this.#noBody || status === 204 || status === 304;
+    if (!length && !bodiless) {
+      this.#chunked = true;
+      head += 'Transfer-Encoding: chunked\r\n';
+    }
+    // A server that started closing meanwhile says so in this response.
+    if (this.#closing()) this.#keepAlive = false;
+    head += !this.#keepAlive ? 'Connection: close\r\n' : this.#idleMs > 0 ? `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(this.#idleMs / 1000)}\r\n` : 'Connection: keep-alive\r\n';
+    this.#head = head + '\r\n';
+    this.statusCode = status;
+    this.headersSent = true;
+  }
+
+  write(chunk: Buffer): boolean {
+    if (this.#noBody || chunk.length === 0 || this.#socket.destroyed) return true;
+    const head = this.#head;
+    this.#head = undefined;
+    if (this.#chunked) {
+      const size = chunk.length.toString(16) + '\r\n';
+      if (head !== undefined && chunk.length <= SINGLE_WRITE_MAX) return this.#socket.write(head + size + chunk.toString('latin1') + '\r\n', 'latin1');
+      this.#socket.cork();
+      this.#socket.write((head ?? '') + size, 'latin1');
+      this.#socket.write(chunk);
+      const ok = this.#socket.write('\r\n', 'latin1');
+      this.#socket.uncork();
+      return ok;
+    }
+    if (head === undefined) return this.#socket.write(chunk);
+    if (chunk.length <= SINGLE_WRITE_MAX) return this.#socket.write(head + chunk.toString('latin1'), 'latin1');
+    this.#socket.cork();
+    this.#socket.write(head, 'latin1');
+    const ok = this.#socket.write(chunk);
+    this.#socket.uncork();
+    return ok;
+  }
+
+  end(): void {
+    if (this.writableFinished) return;
+    const tail = this.#chunked && !this.#noBody ? '0\r\n\r\n' : '';
+    const head = this.#head ?? '';
+    this.#head = undefined;
+    if (head !== '' || tail !== '') this.#socket.write(head + tail, 'latin1');
+    // The connection carries on once the exchange has settled and the request is counted
+    // (LaneConnection's #forward, then #after); bytes that arrive meanwhile wait.
+    this.writableFinished = true;
+  }
+
+  destroy(): void {
+    this.#socket.destroy();
+  }
+
+  on(_event: 'close', listener: () => void): void {
+    this.#closeListeners.push(listener);
+  }
+
+  once(_event: 'drain', listener: () => void): void {
+    this.#socket.once('drain', listener);
+  }
+
+  off(_event: 'drain', listener: () => void): void {
+    this.#socket.off('drain', listener);
+  }
+
+  /** The connection closed: tells whoever waits on this response. */
+  closed(): void {
+    for (const listener of this.#closeListeners.splice(0)) listener();
+  }
+}
+
+/** One client connection while the lane serves it. */
+export class LaneConnection {
+  readonly socket: Socket;
+  readonly #socket: Socket;
+  readonly #ctx: LaneContext;
+  /** Bytes read and not yet served. */
+  #buffer: Buffer | undefined;
+  /** The response being written, while a request is served. */
+  #current: RawResponse | undefined;
+  #handed = false;
+  /** The client sent its FIN: no request comes after the one being served. */
+  #ended = false;
+
+  constructor(socket: Socket, ctx: LaneContext) {
+    this.socket = socket;
+    this.#socket = socket;
+    this.#ctx = ctx;
+    socket.on('data', this.#onData);
+    socket.on('end', this.#onEnd);
+    socket.on('close', this.#onClose);
+    socket.on('error', ignore);
+    socket.on('timeout', this.#onTimeout);
+    socket.setTimeout(ctx.idleTimeoutMs());
+  }
+
+  /** Whether a request is being served on it now. */
+  get busy(): boolean {
+    return this.#current !== undefined;
+  }
+
+  /** The server is closing: an idle connection closes now, a busy one after its response. */
+  closeIfIdle(): void {
+    if (!this.#handed && this.#current === undefined) this.#socket.destroy();
+  }
+
+  readonly #onData = (chunk: Buffer): void => {
+    this.#buffer = this.#buffer === undefined ? chunk : Buffer.concat([this.#buffer, chunk]);
+    if (this.#current !== undefined) {
+      // Pipelined requests wait their turn; a client that sends a lot more waits to be read.
+      if (this.#buffer.length > MAX_BUFFERED) this.#socket.pause();
+      return;
+    }
+    this.#next();
+  };
+
+  /**
+   * The client sent its FIN. As Node's http server does (without httpAllowHalfOpen), the
+   * connection ends now, even with a response on its way: the client is taken to have left, and
+   * the request in flight is abandoned once the connection has closed.
+   */
+  readonly #onEnd = (): void => {
+    this.#ended = true;
+    this.#socket.end();
+  };
+
+  readonly #onClose = (): void => {
+    this.#current?.closed();
+  };
+
+  /**
+   * No byte read or written for idle_timeout_seconds. Between requests the connection closes;
+   * while one is served the worker's time is write_timeout_seconds' to judge, and the timer
+   * starts again with the response's first write.
+   */
+  readonly #onTimeout = (): void => {
+    if (this.#current === undefined && !this.#handed) this.#socket.destroy();
+  };
+
+  /** Serves the next request read, or hands the connection over if it is not plain. */
+  #next(): void {
+    const buffer = this.#buffer;
+    if (buffer === undefined || buffer.length === 0) {
+      this.#buffer = undefined;
+      return;
+    }
+    const end = buffer.indexOf('\r\n\r\n');
+    const req = end < 0 || end > MAX_HEAD_BYTES ? undefined : parsePlain(buffer.toString('latin1', 0, end));
+    const q = req === undefined ? -1 : req.target.indexOf('?');
+    const route = req === undefined ? undefined : this.#ctx.route(q < 0 ? req.target : req.target.slice(0, q));
+    const instance = route?.worker.tryAcquire();
+    if (req === undefined || route === undefined || instance === undefined) {
+      this.#handOver();
+      return;
+    }
+    this.#buffer = end + 4 < buffer.length ? buffer.subarray(end + 4) : undefined;
+    const keepAlive = !req.close && !this.#ended;
+    const res = new RawResponse(this.#socket, req.method === 'HEAD', keepAlive, this.#ctx.idleTimeoutMs(), this.#ctx.closing);
+    this.#current = res;
+    this.#ctx.started();
+    this.#forward(req, res, route.prefix, route.worker, instance, route.rest + (q < 0 ? '' : req.target.slice(q))).catch((err: Error) => {
+      // Respond or destroy: an unexpected failure still ends the request and its connection.
+      this.#ctx.log.error(`${req.method} ${req.target}: ${err.stack ?? err.message}`);
+      this.#socket.destroy();
+    });
+  }
+
+  #handOver(): void {
+    this.#handed = true;
+    const socket = this.#socket;
+    socket.off('data', this.#onData);
+    socket.off('end', this.#onEnd);
+    socket.off('close', this.#onClose);
+    socket.off('error', ignore);
+    socket.off('timeout', this.#onTimeout);
+    socket.setTimeout(0);
+    const unread = this.#buffer;
+    this.#buffer = undefined;
+    this.#ctx.handOver(socket, unread);
+  }
+
+  async #forward(req: PlainRequest, res: RawResponse, prefix: string, worker: BackendWorker, first: Upstream, path: string): Promise<void> {
+    const started = performance.now();
+    const correlationId = validCorrelationId(req.correlationId) ?? randomUUID();
+    const ip = this.#socket.remoteAddress ?? '';
+    const requestHeaders = endToEnd(req.headers, REPLACED_REQUEST_HEADERS);
+    requestHeaders.push(
+      'X-Forwarded-For', req.forwardedFor === undefined ? ip : `${req.forwardedFor}, ${ip}`,
+      'X-Forwarded-Proto', 'http',
+      'X-Forwarded-Host', req.host,
+      'X-Correlation-ID', correlationId,
+    );
+    const responseHeaders = ['X-Correlation-ID', correlationId];
+    let instance: Upstream | undefined = first;
+    try {
+      for (let attempt = 1; instance !== undefined; attempt++) {
+        let err: ServeError | undefined;
+        try {
+          err = await exchange(req, res, { port: instance.port, path, headerTimeoutMs: this.#ctx.headerTimeoutMs(), requestHeaders, responseHeaders, body: 0 }, this.#ctx.pool);
+        } finally {
+          worker.release(instance, err?.code === 'ERR_UPSTREAM_UNREACHABLE');
+        }
+        if (err === undefined) return;
+        this.#ctx.log.warn(`${req.method} ${req.target}: worker ${worker.name} instance ${String(instance)}: ${err.message}`);
+        // A refused connection never reached a worker: safe to send again, to another instance.
+        instance = undefined;
+        if (err.code === 'ERR_UPSTREAM_UNREACHABLE' && attempt === 1 && !res.destroyed) {
+          try {
+            instance = worker.tryAcquire() ?? (await acquire(worker, res));
+          } catch (queued) {
+            if (!(queued instanceof ServeError)) throw queued;
+            err = queued;
+          }
+          if (instance !== undefined || res.destroyed) continue;
+        }
+        this.#error(req, res, err, responseHeaders);
+      }
+    } finally {
+      const [bytesIn, bytesOut] = socketDelta(this.#socket);
+      this.#ctx.finished({ method: req.method, route: prefix, worker: worker.name, status: res.headersSent ? res.statusCode : 0, durationSeconds: (performance.now() - started) / 1000, bytesIn, bytesOut });
+      this.#current = undefined;
+      this.#after(res);
+    }
+  }
+
+  /**
+   * A request is over: the connection closes if its response said so (or the client sent its
+   * FIN, or the server is closing), else the next request read is served.
+   */
+  #after(res: RawResponse): void {
+    const socket = this.#socket;
+    if (socket.destroyed || this.#handed) return;
+    if (!res.writableFinished || !res.keepAlive || this.#ended || this.#ctx.closing()) {
+      socket.end();
+      return;
+    }
+    if (socket.isPaused()) socket.resume();
+    this.#next();
+  }
+
+  /** Answers a failure before the response started (else the connection is cut: respond or destroy). */
+  #error(req: PlainRequest, res: RawResponse, err: ServeError, headers: string[]): void {
+    if (res.headersSent || res.destroyed) {
+      res.destroy();
+      return;
+    }
+    const { body, type } = errorPage(err.status, this.#ctx.message(err), wantsJson(req.accept));
+    const bytes = Buffer.from(body);
+    const all = [...headers, 'Content-Type', type, 'Content-Length', String(bytes.length), 'Cache-Control', 'no-store'];
+    if (err.status === 503) all.push('Retry-After', String(err.retryAfterSeconds ?? 1));
+    res.writeHead(err.status, STATUS_CODES[err.status] ?? 'Error', all);
+    res.write(bytes);
+    res.end();
+  }
+
+}
+
+function ignore(): void {}
+
+/** An instance for a retried request, after waiting in the queue; undefined if the client left meanwhile. */
+async function acquire(worker: BackendWorker, res: RawResponse): Promise<Upstream | undefined> {
+  const abort = new AbortController();
+  res.on('close', () => abort.abort());
+  try {
+    return await worker.acquire(abort.signal);
+  } catch (err) {
+    if (abort.signal.aborted) return undefined;
+    throw err;
+  }
+}
