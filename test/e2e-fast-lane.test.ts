@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { parsePlain } from '../lib/proxy/fast-lane.js';
+import { parsePlain } from '../lib/proxy/plain-request.js';
 import { Project, startServer, type Running } from './helpers/project.js';
 import { RawConnection, type RawResponse } from './helpers/raw.js';
 

@@ -16,24 +16,21 @@
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import { ServeError, UpstreamResponseError } from '../errors.js';
+import { ServeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { RequestEvent } from '../observer.js';
 import type { BackendWorker, Upstream } from './backend.js';
 import { socketDelta } from './connection.js';
 import { errorPage, wantsJson } from './error-page.js';
 import { endToEnd, REPLACED_REQUEST_HEADERS, validCorrelationId } from './headers.js';
-import { httpDate } from './response-head.js';
-import { exchange, type ClientRequest, type ClientResponse, type UpstreamPool } from './upstream.js';
+import { RawResponse } from './lane-response.js';
+import { parsePlain, type PlainRequest } from './plain-request.js';
+import { exchange, type UpstreamPool } from './upstream.js';
 
 /** The longest head the lane reads itself; a longer one is Node's (which answers 431 past its limit). */
 const MAX_HEAD_BYTES = 8 * 1024;
-/** More header lines than this, and the request is Node's. */
-const MAX_HEADERS = 100;
 /** Bytes of pipelined requests held while one is served; past this the socket is not read until it is done. */
 const MAX_BUFFERED = 64 * 1024;
-/** Bodies up to this size go out in one write with the head. */
-const SINGLE_WRITE_MAX = 16 * 1024;
 
 /** What the lane needs from the server. */
 export interface LaneContext {
@@ -59,246 +56,6 @@ export interface LaneContext {
   handOver(socket: Socket, unread: Buffer | undefined): void;
   /** What a client is told of a failure. */
   message(err: ServeError): string;
-}
-
-/** A plain request, as the lane parsed it. */
-interface PlainRequest extends ClientRequest {
-  readonly method: 'GET' | 'HEAD';
-  /** The request target (origin form: path and query). */
-  readonly target: string;
-  /** Its headers, raw (`[name, value, ...]`). */
-  readonly headers: readonly string[];
-  readonly host: string;
-  /** X-Forwarded-For, joined as Node joins repeated headers; undefined if absent. */
-  readonly forwardedFor: string | undefined;
-  readonly correlationId: string | undefined;
-  readonly accept: string | undefined;
-  /** Whether the client asked to close the connection after this response. */
-  readonly close: boolean;
-}
-
-/** RFC 9110 5.6.2: the characters of a token, by character code. */
-const TOKEN_CHARS = new Uint8Array(128);
-for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") TOKEN_CHARS[c.charCodeAt(0)] = 1;
-
-/** A request has no body to read in the lane: these are never called. */
-const noBody = (): never => {
-  throw new Error('a fast-lane request has no body');
-};
-
-/** Joins a repeated header's values as Node does for most headers. */
-const join = (previous: string | undefined, value: string): string => (previous === undefined ? value : `${previous}, ${value}`);
-
-/**
- * `head` (a request head without its final empty line, as latin1 text) as a plain request, or
- * undefined if it is anything but plain (see the module comment).
- */
-export function parsePlain(head: string): PlainRequest | undefined {
-  let eol = head.indexOf('\r\n');
-  if (eol < 0) eol = head.length;
-  const method = head.startsWith('GET ') ? 'GET' : head.startsWith('HEAD ') ? 'HEAD' : undefined;
-  if (method === undefined || eol < method.length + 11 || !head.startsWith(' HTTP/1.1', eol - 9)) return undefined;
-  const targetStart = method.length + 1;
-  const targetEnd = eol - 9;
-  if (head.charCodeAt(targetStart) !== 47 /* / */) return undefined;
-  for (let i = targetStart; i < targetEnd; i++) {
-    const c = head.charCodeAt(i);
-    if (c < 0x21 || c > 0x7e) return undefined;
-  }
-  const headers: string[] = [];
-  let host: string | undefined;
-  let hosts = 0;
-  let forwardedFor: string | undefined;
-  let correlationId: string | undefined;
-  let accept: string | undefined;
-  let close = false;
-  for (let from = eol + 2; from < head.length; from = eol + 2) {
-    eol = head.indexOf('\r\n', from);
-    if (eol < 0) eol = head.length;
-    const colon = head.indexOf(':', from);
-    if (colon <= from || colon >= eol || headers.length >= MAX_HEADERS * 2) return undefined;
-    for (let i = from; i < colon; i++) {
-      const c = head.charCodeAt(i);
-      if (c > 127 || TOKEN_CHARS[c] === 0) return undefined;
-    }
-    let start = colon + 1;
-    let end = eol;
-    while (start < end && (head.charCodeAt(start) === 32 || head.charCodeAt(start) === 9)) start++;
-    while (end > start && (head.charCodeAt(end - 1) === 32 || head.charCodeAt(end - 1) === 9)) end--;
-    for (let i = start; i < end; i++) {
-      const c = head.charCodeAt(i);
-      if ((c < 32 && c !== 9) || c === 127) return undefined;
-    }
-    const name = head.slice(from, colon);
-    const value = head.slice(start, end);
-    headers.push(name, value);
-    switch (colon - from) {
-      case 4:
-        if (name.toLowerCase() === 'host') {
-          hosts++;
-          host = value;
-        }
-        break;
-      case 6: {
-        const lower = name.toLowerCase();
-        if (lower === 'expect') return undefined;
-        if (lower === 'accept') accept = join(accept, value);
-        break;
-      }
-      case 7:
-        if (name.toLowerCase() === 'upgrade') return undefined;
-        break;
-      case 10:
-        if (name.toLowerCase() === 'connection') {
-          for (const token of value.toLowerCase().split(',')) {
-            const t = token.trim();
-            if (t === 'close') close = true;
-            else if (t === 'upgrade') return undefined;
-          }
-        }
-        break;
-      case 14:
-        if (name.toLowerCase() === 'content-length') return undefined;
-        break;
-      case 15:
-        if (name.toLowerCase() === 'x-forwarded-for') forwardedFor = join(forwardedFor, value);
-        break;
-      case 16:
-        if (name.toLowerCase() === 'x-correlation-id') correlationId = join(correlationId, value);
-        break;
-      case 17:
-        if (name.toLowerCase() === 'transfer-encoding') return undefined;
-        break;
-    }
-  }
-  if (hosts !== 1 || host === undefined) return undefined;
-  return {
-    method, target: head.slice(targetStart, targetEnd), headers, host, forwardedFor, correlationId, accept, close,
-    on: noBody, once: noBody, pause: noBody, resume: noBody,
-  };
-}
-
-/**
- * The response to a fast-lane request, written straight to its socket: the head as Node would
- * write it (response-head.ts), the body as it comes (chunked when the worker's response has no
- * Content-Length), the head and a small first piece of body in one write.
- */
-class RawResponse implements ClientResponse {
-  statusCode = 0;
-  headersSent = false;
-  writableFinished = false;
-  readonly #socket: Socket;
-  readonly #noBody: boolean;
-  #keepAlive: boolean;
-  /** The connection's keep-alive timeout, announced as Node announces it. */
-  readonly #idleMs: number;
-  readonly #closing: () => boolean;
-  readonly #closeListeners: (() => void)[] = [];
-  /** The head, until the first write takes it along. */
-  #head: string | undefined;
-  #chunked = false;
-
-  constructor(socket: Socket, head: boolean, keepAlive: boolean, idleMs: number, closing: () => boolean) {
-    this.#socket = socket;
-    this.#noBody = head;
-    this.#keepAlive = keepAlive;
-    this.#idleMs = idleMs;
-    this.#closing = closing;
-  }
-
-  get destroyed(): boolean {
-    return this.#socket.destroyed;
-  }
-
-  get keepAlive(): boolean {
-    return this.#keepAlive;
-  }
-
-  writeHead(status: number, reason: string, headers: readonly string[]): void {
-    // The response parser checked every header; a reason phrase may still hold control
-    // characters, which Node's writeHead refuses too (the exchange then answers 502).
-    for (let i = 0; i < reason.length; i++) {
-      const c = reason.charCodeAt(i);
-      if ((c < 32 && c !== 9) || c === 127) throw new UpstreamResponseError(`invalid character in the reason phrase ${JSON.stringify(reason.slice(0, 100))}`);
-    }
-    let head = `HTTP/1.1 ${status} ${reason}\r\n`;
-    let date = false;
-    let length = false;
-    for (let i = 0; i < headers.length; i += 2) {
-      const name = headers[i] as string;
-      if (name.length === 4 && name.toLowerCase() === 'date') date = true;
-      else if (name.length === 14 && name.toLowerCase() === 'content-length') length = true;
-      head += name + ': ' + (headers[i + 1] as string) + '\r\n';
-    }
-    if (!date) head += 'Date: ' + httpDate() + '\r\n';
-    // As Node frames a response without a length: chunked, unless it can have no body.
-    const bodiless = this.#noBody || status === 204 || status === 304;
-    if (!length && !bodiless) {
-      this.#chunked = true;
-      head += 'Transfer-Encoding: chunked\r\n';
-    }
-    // A server that started closing meanwhile says so in this response.
-    if (this.#closing()) this.#keepAlive = false;
-    head += !this.#keepAlive ? 'Connection: close\r\n' : this.#idleMs > 0 ? `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(this.#idleMs / 1000)}\r\n` : 'Connection: keep-alive\r\n';
-    this.#head = head + '\r\n';
-    this.statusCode = status;
-    this.headersSent = true;
-  }
-
-  write(chunk: Buffer): boolean {
-    if (this.#noBody || chunk.length === 0 || this.#socket.destroyed) return true;
-    const head = this.#head;
-    this.#head = undefined;
-    if (this.#chunked) {
-      const size = chunk.length.toString(16) + '\r\n';
-      if (head !== undefined && chunk.length <= SINGLE_WRITE_MAX) return this.#socket.write(head + size + chunk.toString('latin1') + '\r\n', 'latin1');
-      this.#socket.cork();
-      this.#socket.write((head ?? '') + size, 'latin1');
-      this.#socket.write(chunk);
-      const ok = this.#socket.write('\r\n', 'latin1');
-      this.#socket.uncork();
-      return ok;
-    }
-    if (head === undefined) return this.#socket.write(chunk);
-    if (chunk.length <= SINGLE_WRITE_MAX) return this.#socket.write(head + chunk.toString('latin1'), 'latin1');
-    this.#socket.cork();
-    this.#socket.write(head, 'latin1');
-    const ok = this.#socket.write(chunk);
-    this.#socket.uncork();
-    return ok;
-  }
-
-  end(): void {
-    if (this.writableFinished) return;
-    const tail = this.#chunked && !this.#noBody ? '0\r\n\r\n' : '';
-    const head = this.#head ?? '';
-    this.#head = undefined;
-    if (head !== '' || tail !== '') this.#socket.write(head + tail, 'latin1');
-    // The connection carries on once the exchange has settled and the request is counted
-    // (LaneConnection's #forward, then #after); bytes that arrive meanwhile wait.
-    this.writableFinished = true;
-  }
-
-  destroy(): void {
-    this.#socket.destroy();
-  }
-
-  on(_event: 'close', listener: () => void): void {
-    this.#closeListeners.push(listener);
-  }
-
-  once(_event: 'drain', listener: () => void): void {
-    this.#socket.once('drain', listener);
-  }
-
-  off(_event: 'drain', listener: () => void): void {
-    this.#socket.off('drain', listener);
-  }
-
-  /** The connection closed: tells whoever waits on this response. */
-  closed(): void {
-    for (const listener of this.#closeListeners.splice(0)) listener();
-  }
 }
 
 /** One client connection while the lane serves it. */

@@ -69,3 +69,30 @@ export function headerCount(raw: readonly string[], lower: string): number {
   for (let i = 0; i < raw.length; i += 2) if ((raw[i] as string).length === lower.length && (raw[i] as string).toLowerCase() === lower) n++;
   return n;
 }
+
+/** RFC 9110 5.6.2: the characters of a token, such as a header name, by character code. */
+const TOKEN_CHARS = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") TOKEN_CHARS[c.charCodeAt(0)] = 1;
+
+/** Whether `text` from `start` to `end` (not empty) is a token (RFC 9110 5.6.2). */
+export function isToken(text: string, start = 0, end = text.length): boolean {
+  if (end <= start) return false;
+  for (let i = start; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c > 127 || TOKEN_CHARS[c] === 0) return false;
+  }
+  return true;
+}
+
+/**
+ * Whether `text` from `start` to `end` may be a field value or a reason phrase: visible
+ * characters, spaces, tabs and obs-text (RFC 9110 5.5), the set Node's writeHead accepts; no
+ * other control character (CR, LF and NUL among them), no DEL, nothing beyond latin1.
+ */
+export function isFieldValue(text: string, start = 0, end = text.length): boolean {
+  for (let i = start; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if ((c < 32 && c !== 9) || c === 127 || c > 255) return false;
+  }
+  return true;
+}

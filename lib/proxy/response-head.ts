@@ -7,6 +7,7 @@
  * parser has already done, and lets a small body go out in the same single write.
  */
 import type { ServerResponse } from 'node:http';
+import { isFieldValue, isToken } from './headers.js';
 
 /**
  * The ServerResponse fields `writeHead` sets and this module sets instead. They are Node's
@@ -32,18 +33,6 @@ export function httpDate(): string {
   return dateText;
 }
 
-/** Whether `value` may be written as a field value or reason phrase (what Node's writeHead accepts). */
-function writable(value: string): boolean {
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    if ((c < 32 && c !== 9) || c === 127 || c > 255) return false;
-  }
-  return true;
-}
-
-/** RFC 9110 5.6.2: a header name is a token. */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-
 /**
  * The head of a response to `res` framed by the Content-Length among `headers`, or undefined
  * when `writeHead` must write it instead: the response already has headers of its own set, its
@@ -52,7 +41,7 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
  * response parser, which has checked every name and value.
  */
 export function contentLengthHead(res: ServerResponse, status: number, reason: string, headers: readonly string[], extra: readonly string[]): string | undefined {
-  if (res.req.headers.expect !== undefined || res.getHeaderNames().length > 0 || !writable(reason)) return undefined;
+  if (res.req.headers.expect !== undefined || res.getHeaderNames().length > 0 || !isFieldValue(reason)) return undefined;
   let head = `HTTP/1.1 ${status} ${reason}\r\n`;
   let date = false;
   for (let i = 0; i < headers.length; i += 2) {
@@ -63,7 +52,7 @@ export function contentLengthHead(res: ServerResponse, status: number, reason: s
   for (let i = 0; i < extra.length; i += 2) {
     const name = extra[i] as string;
     const value = extra[i + 1] as string;
-    if (!TOKEN.test(name) || !writable(value)) return undefined;
+    if (!isToken(name) || !isFieldValue(value)) return undefined;
     head += name + ': ' + value + '\r\n';
   }
   if (!date) head += 'Date: ' + httpDate() + '\r\n';

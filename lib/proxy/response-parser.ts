@@ -7,6 +7,7 @@
  */
 
 import { UpstreamResponseError } from '../errors.js';
+import { isFieldValue, isToken } from './headers.js';
 
 /** Largest response head accepted, like Node's default max header size. */
 export const MAX_HEAD_BYTES = 16 * 1024;
@@ -182,7 +183,7 @@ export class ResponseParser {
       // RFC 9110 5.1 and 5.5: a name is a token; a value never holds CR, LF, NUL or another
       // control character but HTAB (a bare CR or LF would start a header of the worker's
       // choosing on the client's side).
-      if (colon <= from || colon >= eol || !isToken(text, from, colon)) this.#fail(`invalid header line ${JSON.stringify(text.slice(from, Math.min(eol, from + 100)))}`);
+      if (colon >= eol || !isToken(text, from, colon)) this.#fail(`invalid header line ${JSON.stringify(text.slice(from, Math.min(eol, from + 100)))}`);
       let start = colon + 1;
       let end = eol;
       while (start < end && isBlank(text.charCodeAt(start))) start++;
@@ -237,34 +238,9 @@ export class ResponseParser {
   }
 }
 
-/** RFC 9110 5.6.2: the characters of a token, such as a header name, by character code. */
-const TOKEN_CHARS = new Uint8Array(128);
-for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") TOKEN_CHARS[c.charCodeAt(0)] = 1;
-
-/** Whether `text` from `start` to `end` (not empty) is a token. */
-function isToken(text: string, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) {
-    const c = text.charCodeAt(i);
-    if (c > 127 || TOKEN_CHARS[c] === 0) return false;
-  }
-  return true;
-}
-
 /** Optional whitespace around a field value (RFC 9110 5.6.3): space and horizontal tab. */
 function isBlank(c: number): boolean {
   return c === 32 || c === 9;
-}
-
-/**
- * Whether `text` from `start` to `end` is a field value: visible characters, spaces, tabs and
- * obs-text (RFC 9110 5.5), the same set Node accepts in a header it writes.
- */
-function isFieldValue(text: string, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) {
-    const c = text.charCodeAt(i);
-    if ((c < 32 && c !== 9) || c === 127) return false;
-  }
-  return true;
 }
 
 /**
