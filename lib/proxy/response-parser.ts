@@ -63,7 +63,10 @@ export class ResponseParser {
     while (input.length > 0) {
       switch (this.#state) {
         case 'head': {
-          const end = input.indexOf('\r\n\r\n');
+          // Searched as text: a string search costs less than a Buffer's, and the head is
+          // wanted as text anyway. No more than the longest head allowed is decoded.
+          const text = input.toString('latin1', 0, Math.min(input.length, MAX_HEAD_BYTES + 4));
+          const end = text.indexOf('\r\n\r\n');
           // The limit holds however the head arrives: in pieces, or whole in one read.
           if (end > MAX_HEAD_BYTES || (end < 0 && input.length > MAX_HEAD_BYTES)) this.#fail(`response head too large (over ${MAX_HEAD_BYTES} bytes)`);
           if (end < 0) {
@@ -71,7 +74,7 @@ export class ResponseParser {
             return undefined;
           }
           const rest = input.subarray(end + 4);
-          this.#head(input.subarray(0, end).toString('latin1'));
+          this.#head(text, end);
           input = rest;
           break;
         }
@@ -160,9 +163,10 @@ export class ResponseParser {
     this.#handler.end(this.#keepAlive);
   }
 
-  #head(text: string): void {
+  /** Parses the head that is `text` up to `headEnd` (where its final empty line starts). */
+  #head(text: string, headEnd: number): void {
     let eol = text.indexOf('\r\n');
-    if (eol < 0) eol = text.length;
+    if (eol < 0 || eol > headEnd) eol = headEnd;
     const statusEnd = eol;
     const status = statusOf(text, eol);
     if (status < 0) this.#fail(`invalid status line ${JSON.stringify(text.slice(0, Math.min(eol, 100)))}`);
@@ -176,9 +180,9 @@ export class ResponseParser {
     let transferEncoding = false;
     let connection = '';
     let dropLength = false;
-    for (let from = eol + 2; from < text.length; from = eol + 2) {
+    for (let from = eol + 2; from < headEnd; from = eol + 2) {
       eol = text.indexOf('\r\n', from);
-      if (eol < 0) eol = text.length;
+      if (eol < 0 || eol > headEnd) eol = headEnd;
       const colon = text.indexOf(':', from);
       // RFC 9110 5.1 and 5.5: a name is a token; a value never holds CR, LF, NUL or another
       // control character but HTAB (a bare CR or LF would start a header of the worker's
