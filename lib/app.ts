@@ -5,15 +5,15 @@
  */
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
-import { loadConfig, type LoadedConfig, type Mode } from './config/index.js';
+import { loadConfig, type LoadedConfig, type Mode } from './config/load.js';
 import type { Registry } from './exposition/index.js';
 import { Instrumentation } from './instrumentation.js';
 import { hostPort, listenError } from './listen-error.js';
 import { createLogger, today, type Logger } from './log.js';
 import type { ServerObserver } from './observer.js';
-import { ProxyServer } from './proxy/index.js';
+import { ProxyServer } from './proxy/server.js';
 import { Reloader } from './reloader.js';
-import { Supervisor } from './supervisor/index.js';
+import { Supervisor } from './supervisor/supervisor.js';
 
 /** How to start. */
 export interface AppOptions {

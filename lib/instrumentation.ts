@@ -6,7 +6,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { ListenAddress, ServerConfig } from './config/index.js';
-import { Registry } from './exposition/index.js';
+import { Registry } from './exposition/registry.js';
 import { hostPort, listenError } from './listen-error.js';
 import type { Logger } from './log.js';
 import { createServerMetrics, registerStateMetrics, type MetricsSource, type ServerMetrics } from './metrics.js';

@@ -23,6 +23,17 @@ export function today(now = new Date()): string {
   return `${now.getFullYear()}-${p(now.getMonth() + 1)}-${p(now.getDate())}`;
 }
 
+/**
+ * `ms` (milliseconds since the epoch) as ISO 8601 in UTC, `YYYY-MM-DDTHH:mm:ss.sssZ`: what
+ * Date#toISOString writes for years 0-9999, from the UTC fields. The first toISOString of a
+ * process reads about 0.4 MB of ICU data into resident memory; the UTC getters read none.
+ */
+export function timestamp(ms = Date.now()): string {
+  const d = new Date(ms);
+  const p = (n: number, width = 2): string => String(n).padStart(width, '0');
+  return `${p(d.getUTCFullYear(), 4)}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())}T${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())}.${p(d.getUTCMilliseconds(), 3)}Z`;
+}
+
 /** Options of {@link createLogger}. */
 export interface LoggerOptions {
   /** Suppress info lines on stderr (they still go to the file). */
@@ -42,11 +53,11 @@ export function createLogger(options: LoggerOptions): Logger {
       mkdirSync(dirname(options.file), { recursive: true });
       fd = openSync(options.file, 'a');
     } catch (err) {
-      write(`${new Date().toISOString()} warn  cannot open log file ${options.file}: ${(err as Error).message}\n`);
+      write(`${timestamp()} warn  cannot open log file ${options.file}: ${(err as Error).message}\n`);
     }
   }
   const emit = (level: LogLevel, message: string): void => {
-    const line = `${new Date().toISOString()} ${level.padEnd(5)} ${message}\n`;
+    const line = `${timestamp()} ${level.padEnd(5)} ${message}\n`;
     if (level !== 'info' || !options.quiet) write(line);
     if (fd !== undefined) {
       try {

@@ -5,7 +5,7 @@
  */
 import { watch } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { loadConfig, type LoadedConfig, type Mode } from './config/index.js';
+import { loadConfig, type LoadedConfig, type Mode } from './config/load.js';
 import type { Instrumentation } from './instrumentation.js';
 import type { Logger } from './log.js';
 import type { ProxyServer } from './proxy/index.js';

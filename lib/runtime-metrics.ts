@@ -52,7 +52,7 @@ const NO_LAG: LagReading = Object.freeze({ count: 0, min: 0, max: 0, mean: 0, st
  */
 export class LoopLag {
   readonly #resolutionMs: number;
-  readonly #histogram: RecordableHistogram = createHistogram();
+  #histogram: RecordableHistogram = createHistogram();
   #previousMs: number | undefined;
 
   constructor(resolutionMs: number) {
@@ -85,7 +85,9 @@ export class LoopLag {
       p90: seconds(h.percentile(90)),
       p99: seconds(h.percentile(99)),
     };
-    h.reset();
+    // A new histogram, not h.reset(): reset writes all of its ~350 KB of counts, which then
+    // stay resident; a new one keeps untouched counts out of memory (docs/performance.md).
+    this.#histogram = createHistogram();
     return reading;
   }
 }

@@ -31,6 +31,10 @@ describe('the version', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  test('dist/ says its files are ES modules (else Node parses each one twice, at a cost in memory)', () => {
+    assert.deepEqual(JSON.parse(readFileSync(join(REPO, 'dist', 'package.json'), 'utf8')), { type: 'module' });
+  });
 });
 
 /** One raw request on its own connection; resolves with everything the server sent. */

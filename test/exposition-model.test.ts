@@ -202,6 +202,14 @@ describe('registry', () => {
     assert.deepEqual(r.collect().families.map((f) => f.name), ['x', 'y_total']);
   });
 
+  test('families are collected sorted by name whatever the order of registration and removal', () => {
+    const r = new Registry();
+    for (const name of ['m', 'a_b', 'z', 'a', 'B', 'a_a', 'mm', '_x', 'ab']) r.gauge({ name, help: 'h' });
+    r.unregister('mm');
+    r.gauge({ name: 'm_', help: 'h' });
+    assert.deepEqual(r.collect().families.map((f) => f.name), ['B', '_x', 'a', 'a_a', 'a_b', 'ab', 'm', 'm_', 'z']);
+  });
+
   test('unregister frees the names; get finds a metric', () => {
     const r = new Registry();
     const g = r.gauge({ name: 'g', help: 'h' });

@@ -13,10 +13,10 @@
  * holds for whatever the lane does not recognise as plain, and a request is never half
  * understood by one and half by the other.
  */
-import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { ServeError } from '../errors.js';
+import { nodeCrypto } from '../lazy-crypto.js';
 import type { Logger } from '../log.js';
 import type { RequestEvent } from '../observer.js';
 import type { BackendWorker, Upstream } from './backend.js';
@@ -170,7 +170,7 @@ export class LaneConnection {
 
   async #forward(req: PlainRequest, res: RawResponse, prefix: string, worker: BackendWorker, first: Upstream, path: string): Promise<void> {
     const started = performance.now();
-    const correlationId = validCorrelationId(req.correlationId) ?? randomUUID();
+    const correlationId = validCorrelationId(req.correlationId) ?? nodeCrypto().randomUUID();
     const ip = this.#socket.remoteAddress ?? '';
     const requestHeaders = endToEnd(req.headers, REPLACED_REQUEST_HEADERS);
     requestHeaders.push(

@@ -3,9 +3,9 @@
  * the `/dev-reload.js` script that pages include. After a rolling restart, a fixed build or a
  * changed static file, every open page gets "reload".
  */
-import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { nodeCrypto } from '../lazy-crypto.js';
 import { closingResponse, statusLine } from './raw-response.js';
 
 /** The WebSocket GUID of RFC 6455 section 1.3. */
@@ -32,7 +32,7 @@ export const RELOAD_SCRIPT = `(() => {
 
 /** The Sec-WebSocket-Accept value for a Sec-WebSocket-Key. */
 export function acceptKey(key: string): string {
-  return createHash('sha1').update(key + WS_GUID).digest('base64');
+  return nodeCrypto().createHash('sha1').update(key + WS_GUID).digest('base64');
 }
 
 /** One unmasked server frame. */

@@ -3,14 +3,17 @@
  * Accept), gzip from Accept-Encoding (compressed off the event loop), HEAD; and where it is
  * served (the main listener, its own listener, or nowhere), changed at once by a reload.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { gzip } from 'node:zlib';
 import type { ListenAddress, MetricsAuth } from '../config/index.js';
-import { acceptsGzip, contentType, negotiateFormat, render, type ExpositionFormat, type Registry } from '../exposition/index.js';
+import { acceptsGzip, contentType, negotiateFormat, render, type ExpositionFormat } from '../exposition/negotiate.js';
+import type { Registry } from '../exposition/registry.js';
+import { nodeCrypto } from '../lazy-crypto.js';
 import type { Logger } from '../log.js';
 import type { MetricsHandler } from './server.js';
+
+/** node:zlib, loaded by the first scrape that asks for gzip (docs/performance.md, "Idle memory"). */
+let zlib: Promise<typeof import('node:zlib')> | undefined;
 
 /** What the endpoint needs; `auth` is read per request, so a reload applies at once. */
 export interface MetricsEndpointOptions {
@@ -39,6 +42,7 @@ export function requestedFormat(url: string | undefined, accept: string | undefi
  * their lengths show in the timing.
  */
 export function sameSecret(given: string, expected: string): boolean {
+  const { createHash, timingSafeEqual } = nodeCrypto();
   const a = createHash('sha256').update(given).digest();
   const b = createHash('sha256').update(expected).digest();
   return timingSafeEqual(a, b);
@@ -100,14 +104,16 @@ export function createMetricsHandler(options: MetricsEndpointOptions): (req: Inc
       send(body);
       return;
     }
-    gzip(body, (err, compressed) => {
-      if (err !== null) {
-        send(body);
-        return;
-      }
-      headers['Content-Encoding'] = 'gzip';
-      send(compressed);
-    });
+    void (zlib ??= import('node:zlib')).then(({ gzip }) =>
+      gzip(body, (err, compressed) => {
+        if (err !== null) {
+          send(body);
+          return;
+        }
+        headers['Content-Encoding'] = 'gzip';
+        send(compressed);
+      }),
+    );
   };
 }
 

@@ -7,7 +7,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Mode } from '../config/index.js';
 import type { ServeError } from '../errors.js';
-import { cgiParams, encodeNameValuePairs, fastcgiExchange, hostName, isWireParam, type FastCgiPool } from '../fastcgi/index.js';
+import { cgiParams, hostName, isWireParam } from '../fastcgi/cgi-params.js';
+import type { FastCgiPool } from '../fastcgi/connection-pool.js';
+import { fastcgiExchange } from '../fastcgi/exchange.js';
+import { encodeNameValuePairs } from '../fastcgi/name-value.js';
 import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
 import type { BackendWorker, Upstream } from './backend.js';

@@ -8,7 +8,6 @@ import { createServer, ServerResponse, type IncomingMessage, type Server } from 
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
-import { randomUUID } from 'node:crypto';
 import type { Mode, ServerConfig } from '../config/index.js';
 import { ServeError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -27,8 +26,12 @@ import { closingResponse } from './raw-response.js';
 import { proxyUpgrade } from './upgrade.js';
 import { exchange, UpstreamPool } from './upstream.js';
 import { LaneConnection, type LaneContext } from './fast-lane.js';
-import { FastCgiPool } from '../fastcgi/index.js';
-import { servePhp, type PhpDispatchContext } from './php-dispatch.js';
+import { FastCgiPool } from '../fastcgi/connection-pool.js';
+import { nodeCrypto } from '../lazy-crypto.js';
+import type { PhpDispatchContext } from './php-dispatch.js';
+
+/** The php request path, loaded by the first request to a php worker (docs/performance.md, "Idle memory"). */
+let phpDispatch: Promise<typeof import('./php-dispatch.js')> | undefined;
 
 /** The `path` label of a request that no worker's route matches. */
 export const UNMATCHED_ROUTE = 'unmatched';
@@ -317,9 +320,10 @@ export class ProxyServer {
       return;
     }
     const { worker, publicDir } = match.target;
-    const correlationId = validCorrelationId(req.headers['x-correlation-id']) ?? randomUUID();
+    const correlationId = validCorrelationId(req.headers['x-correlation-id']) ?? nodeCrypto().randomUUID();
     const baseHeaders: Record<string, string> = this.#options.mode === 'dev' ? { ...this.#devHeaders(worker), 'X-Correlation-ID': correlationId } : { 'X-Correlation-ID': correlationId };
     if (match.target.fastcgi) {
+      const { servePhp } = await (phpDispatch ??= import('./php-dispatch.js'));
       await servePhp(this.#php, req, res, worker, match.prefix, match.rest, q < 0 ? '' : url.slice(q), correlationId, baseHeaders);
       return;
     }
@@ -464,7 +468,7 @@ export class ProxyServer {
     } finally {
       socket.off('close', onClose);
     }
-    const headers = upstreamHeaders(req, validCorrelationId(req.headers['x-correlation-id']) ?? randomUUID(), 0);
+    const headers = upstreamHeaders(req, validCorrelationId(req.headers['x-correlation-id']) ?? nodeCrypto().randomUUID(), 0);
     headers.push('Connection', 'Upgrade', 'Upgrade', req.headers.upgrade ?? 'websocket');
     try {
       const timeoutMs = this.#server.server.writeTimeoutSeconds * 1000;

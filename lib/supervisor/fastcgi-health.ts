@@ -3,8 +3,9 @@
  * readiness, its status page for periodic checks, which also brings the pool's state for the
  * tqserver_php_* metrics. Failures are weighed as the HTTP probe weighs them (health.ts).
  */
-import { fastcgiRequest, FastCgiRequestError, pageParams, parsePhpFpmStatus, PHP_FPM_PING_PATH, PHP_FPM_PING_RESPONSE, PHP_FPM_STATUS_PATH, type FastCgiResponse, type PhpFpmStatus } from '../fastcgi/index.js';
 import { OWN_LIMIT_CODES } from '../errors.js';
+import { pageParams, parsePhpFpmStatus, PHP_FPM_PING_PATH, PHP_FPM_PING_RESPONSE, PHP_FPM_STATUS_PATH, type PhpFpmStatus } from '../fastcgi/php-fpm-status.js';
+import type { FastCgiRequestError, FastCgiResponse } from '../fastcgi/request.js';
 import { STALL_ALLOWANCE_MS, type ProbeResult } from './health.js';
 
 /** A status probe's result, with the pool's state when it succeeded. */
@@ -13,7 +14,14 @@ export interface StatusProbe {
   readonly status?: PhpFpmStatus;
 }
 
+/**
+ * The FastCGI client, loaded by the first probe of a php instance: a server without php workers
+ * never loads it (docs/performance.md, "Idle memory").
+ */
+let client: Promise<typeof import('../fastcgi/request.js')> | undefined;
+
 async function ask(port: number, path: string, query: string, timeoutMs: number, accept: (answer: FastCgiResponse) => string | undefined): Promise<ProbeResult> {
+  const { fastcgiRequest } = await (client ??= import('../fastcgi/request.js'));
   const started = process.hrtime.bigint();
   const elapsed = (): number => Number(process.hrtime.bigint() - started) / 1e9;
   try {

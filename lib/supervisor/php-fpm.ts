@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Mode, PhpConfig, WorkerConfig } from '../config/index.js';
-import { PHP_FPM_PING_PATH, PHP_FPM_PING_RESPONSE, PHP_FPM_STATUS_PATH } from '../fastcgi/index.js';
+import { PHP_FPM_PING_PATH, PHP_FPM_PING_RESPONSE, PHP_FPM_STATUS_PATH } from '../fastcgi/php-fpm-status.js';
 
 /** A php-fpm configuration string value: double-quoted, with `"` and `\` escaped (PHP INI syntax). */
 function quoted(value: string): string {

@@ -10,7 +10,9 @@ import type { ServerObserver } from '../observer.js';
 import type { MetricsAccess } from './launch.js';
 import { WorkerPool } from './pool.js';
 import { PortPool } from './port-pool.js';
-import { isWorkerConfigEntry, watchTree } from './watch.js';
+
+/** The file watching of dev mode (watch.ts). */
+type Watching = typeof import('./watch.js');
 
 /** What the supervisor needs from its owner. */
 export interface SupervisorOptions {
@@ -45,6 +47,8 @@ export class Supervisor {
   readonly #unwatch = new Map<string, () => void>();
   /** Dev mode: the watch of the workers directory, and which directory it watches. */
   #workersWatch: { readonly dir: string; readonly stop: () => void } | undefined;
+  /** Dev mode: watch.ts, loaded by startAll; prod mode never loads it (docs/performance.md, "Idle memory"). */
+  #watching: Watching | undefined;
   #stopped = false;
   readonly #listeners: { [K in keyof SupervisorEvents]: SupervisorEvents[K][] } = { change: [], configChange: [], browserReload: [] };
 
@@ -99,7 +103,8 @@ export class Supervisor {
       metricsAccess,
     });
     this.#pools.set(config.name, pool);
-    if (this.#options.mode === 'dev') this.#watch(pool);
+    // Before startAll has loaded watch.ts, startAll watches the pool.
+    if (this.#watching !== undefined) this.#watch(pool, this.#watching);
     return pool;
   }
 
@@ -112,11 +117,15 @@ export class Supervisor {
   }
 
   /**
-   * Starts every pool (and, in dev mode, the watch of the workers directory); resolves when each
-   * has built and started min_workers instances.
+   * Starts every pool (and, in dev mode, the watch of each worker folder and of the workers
+   * directory); resolves when each has built and started min_workers instances.
    */
   async startAll(): Promise<void> {
-    if (this.#options.mode === 'dev') this.#watchWorkersDirectory();
+    if (this.#options.mode === 'dev') {
+      const watching = (this.#watching ??= await import('./watch.js'));
+      for (const pool of this.#pools.values()) if (!this.#stopped && !this.#unwatch.has(pool.name)) this.#watch(pool, watching);
+      this.#watchWorkersDirectory(watching);
+    }
     await Promise.all(this.pools().map((p) => p.start()));
   }
 
@@ -126,7 +135,7 @@ export class Supervisor {
    * worker.yaml of a folder with no pool changes (a disabled worker, or one whose configuration
    * was refused at the last reload): those have no watch of their own.
    */
-  #watchWorkersDirectory(): void {
+  #watchWorkersDirectory({ watchTree, isWorkerConfigEntry }: Watching): void {
     const dir = this.#server.workers.directory;
     if (this.#stopped || this.#workersWatch?.dir === dir) return;
     this.#workersWatch?.stop();
@@ -148,7 +157,7 @@ export class Supervisor {
     this.#workersWatch = { dir, stop: watchTree(dir, this.#server.fileWatcher.debounceMs, onChange, isWorkerConfigEntry) };
   }
 
-  #watch(pool: WorkerPool): void {
+  #watch(pool: WorkerPool, { watchTree }: Watching): void {
     const dir = pool.config.dir;
     const stop = watchTree(dir, this.#server.fileWatcher.debounceMs, (paths) => {
       if (paths.includes(join('config', 'worker.yaml'))) {
@@ -184,7 +193,7 @@ export class Supervisor {
    */
   async apply(loaded: LoadedConfig, restartUnchanged: boolean): Promise<void> {
     this.#server = loaded.server;
-    if (this.#options.mode === 'dev' && this.#workersWatch !== undefined) this.#watchWorkersDirectory();
+    if (this.#watching !== undefined && this.#workersWatch !== undefined) this.#watchWorkersDirectory(this.#watching);
     const next = new Map(loaded.workers.map((w) => [w.name, w]));
     const work: Promise<unknown>[] = [];
     for (const [name, pool] of this.#pools) {
