@@ -137,6 +137,35 @@ describe('the fast lane', () => {
   });
 });
 
+describe('the fast lane and its timeouts', () => {
+  test('a connection that sends nothing gets a 408 after read_timeout_seconds and is closed, as Node\'s server does it', async () => {
+    const project = new Project('tq-fast-lane-timeout-');
+    project.server().write('config/server.yaml', project.read('config/server.yaml').replace('server:\n', 'server:\n  read_timeout_seconds: 1\n  idle_timeout_seconds: 60\n'));
+    project.write('workers/w/index.mjs', WORKER);
+    project.write('workers/w/config/worker.yaml', 'path: /\nnode:\n  entrypoint: index.mjs\nlogging:\n  log_file: ~\n');
+    const s = await startServer(project);
+    try {
+      const silent = await RawConnection.open(s.port);
+      const started = Date.now();
+      await silent.waitFor(1, 5000);
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(silent.responses[0]?.status, 408, silent.describe());
+      assert.ok(silent.closed, 'closed after the 408');
+      assert.ok(Date.now() - started < 4000, `answered after ${Date.now() - started} ms`);
+      // A connection that was answered once waits under idle_timeout_seconds instead.
+      const kept = await RawConnection.open(s.port);
+      kept.send('GET /x HTTP/1.1\r\nHost: t\r\n\r\n', ['GET']);
+      assert.ok(await kept.waitFor(1, 5000), kept.describe());
+      await new Promise((r) => setTimeout(r, 1600));
+      assert.ok(!kept.closed, 'a kept-alive connection is not held to read_timeout_seconds');
+      kept.destroy();
+    } finally {
+      await s.stop();
+      project.remove();
+    }
+  });
+});
+
 describe('parsePlain: what the fast lane takes as plain', () => {
   const plain = (head: string): boolean => parsePlain(head) !== undefined;
 

@@ -25,6 +25,7 @@ import { errorPage, wantsJson } from './error-page.js';
 import { endToEnd, REPLACED_REQUEST_HEADERS, validCorrelationId } from './headers.js';
 import { RawResponse } from './lane-response.js';
 import { parsePlain, type PlainRequest } from './plain-request.js';
+import { closingResponse } from './raw-response.js';
 import { exchange, type UpstreamPool } from './upstream.js';
 
 /** The longest head the lane reads itself; a longer one is Node's (which answers 431 past its limit). */
@@ -44,6 +45,8 @@ export interface LaneContext {
   route(path: string): { readonly prefix: string; readonly rest: string; readonly worker: BackendWorker } | undefined;
   /** write_timeout_seconds, in ms. */
   headerTimeoutMs(): number;
+  /** read_timeout_seconds, in ms: how long a new connection may take to send its first request. */
+  readTimeoutMs(): number;
   /** idle_timeout_seconds, in ms: how long a kept-alive connection may wait for its next request. */
   idleTimeoutMs(): number;
   /** Whether the server is closing (each response then closes its connection). */
@@ -70,6 +73,8 @@ export class LaneConnection {
   #handed = false;
   /** The client sent its FIN: no request comes after the one being served. */
   #ended = false;
+  /** Whether a request was answered on it (it then waits under idle_timeout_seconds, not read_timeout_seconds). */
+  #answered = false;
 
   constructor(socket: Socket, ctx: LaneContext) {
     this.socket = socket;
@@ -80,7 +85,7 @@ export class LaneConnection {
     socket.on('close', this.#onClose);
     socket.on('error', ignore);
     socket.on('timeout', this.#onTimeout);
-    socket.setTimeout(ctx.idleTimeoutMs());
+    socket.setTimeout(ctx.readTimeoutMs());
   }
 
   /** Whether a request is being served on it now. */
@@ -118,12 +123,15 @@ export class LaneConnection {
   };
 
   /**
-   * No byte read or written for idle_timeout_seconds. Between requests the connection closes;
-   * while one is served the worker's time is write_timeout_seconds' to judge, and the timer
-   * starts again with the response's first write.
+   * No byte read or written for read_timeout_seconds on a new connection, or idle_timeout_seconds
+   * after a response. A new connection that sent nothing gets a 408, as Node's server answers it;
+   * a kept-alive one closes. While a request is served the worker's time is
+   * write_timeout_seconds' to judge, and the timer starts again with the response's first write.
    */
   readonly #onTimeout = (): void => {
-    if (this.#current === undefined && !this.#handed) this.#socket.destroy();
+    if (this.#current !== undefined || this.#handed) return;
+    if (this.#answered || !this.#socket.writable) this.#socket.destroy();
+    else this.#socket.end(closingResponse(408));
   };
 
   /** Serves the next request read, or hands the connection over if it is not plain. */
@@ -222,6 +230,10 @@ export class LaneConnection {
     if (!res.writableFinished || !res.keepAlive || this.#ended || this.#ctx.closing()) {
       socket.end();
       return;
+    }
+    if (!this.#answered) {
+      this.#answered = true;
+      socket.setTimeout(this.#ctx.idleTimeoutMs());
     }
     if (socket.isPaused()) socket.resume();
     this.#next();

@@ -113,6 +113,7 @@ export class ProxyServer {
       pool: this.#upstreams,
       route: (path) => this.#laneRoute(path),
       headerTimeoutMs: () => this.#server.server.writeTimeoutSeconds * 1000,
+      readTimeoutMs: () => this.#server.server.readTimeoutSeconds * 1000,
       idleTimeoutMs: () => this.#server.server.idleTimeoutSeconds * 1000,
       closing: () => this.#closing,
       started: () => {
