@@ -116,7 +116,9 @@ echo 'made';
       .write(`${site}/public/warn.php`, `<?php error_log('a line for the worker log'); echo 'warned';\n`)
       .write(`${site}/public/big.php`, `<?php $chunk = str_repeat('x', 65536); for ($i = 0; $i < 64; $i++) { echo $chunk; flush(); }\n`)
       .write(`${site}/public/pid.php`, `<?php echo getmypid();\n`)
-      .write(`${site}/public/slow.php`, `<?php usleep(1300000); echo 'slow';\n`)
+      // php-fpm looks for slow requests on a heartbeat of a third of slowlog_timeout (333 ms
+      // here): 1.3 s let a heartbeat miss it about one time in ten; 1.8 s always spans one.
+      .write(`${site}/public/slow.php`, `<?php usleep(1800000); echo 'slow';\n`)
       .write(`${site}/public/style.css`, 'body { color: red }\n')
       .write(`${site}/public/docs/readme.txt`, 'static text\n')
       .write(`${site}/public/admin/index.php`, `<?php echo 'admin index ', $_SERVER['SCRIPT_NAME'];\n`)
