@@ -88,11 +88,6 @@ export class LaneConnection {
     socket.setTimeout(ctx.readTimeoutMs());
   }
 
-  /** Whether a request is being served on it now. */
-  get busy(): boolean {
-    return this.#current !== undefined;
-  }
-
   /** The server is closing: an idle connection closes now, a busy one after its response. */
   closeIfIdle(): void {
     if (!this.#handed && this.#current === undefined) this.#socket.destroy();

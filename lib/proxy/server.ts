@@ -216,15 +216,18 @@ export class ProxyServer {
   /** A new client connection: the fast lane's in prod mode, else Node's at once. */
   #accept(socket: Socket): void {
     this.#open++;
-    socket.on('close', () => this.#open--);
     this.#options.observer.connectionOpened?.();
     if (this.#options.mode !== 'prod') {
+      socket.on('close', () => this.#open--);
       this.#handOver(socket, undefined);
       return;
     }
     const lane = new LaneConnection(socket, this.#lane);
     this.#lanes.add(lane);
-    socket.on('close', () => this.#lanes.delete(lane));
+    socket.on('close', () => {
+      this.#open--;
+      this.#lanes.delete(lane);
+    });
   }
 
   /** Gives `socket` to Node's http server, with `unread`, the bytes read from it and not yet served. */
