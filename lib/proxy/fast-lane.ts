@@ -75,6 +75,8 @@ export class LaneConnection {
   #ended = false;
   /** Whether a request was answered on it (it then waits under idle_timeout_seconds, not read_timeout_seconds). */
   #answered = false;
+  /** Waiting for the client to read the last response before the next request is served. */
+  #draining = false;
 
   constructor(socket: Socket, ctx: LaneContext) {
     this.socket = socket;
@@ -90,12 +92,15 @@ export class LaneConnection {
 
   /** The server is closing: an idle connection closes now, a busy one after its response. */
   closeIfIdle(): void {
-    if (!this.#handed && this.#current === undefined) this.#socket.destroy();
+    if (this.#handed || this.#current !== undefined) return;
+    // A response still on its way out is finished first.
+    if (this.#socket.writableLength > 0) this.#socket.end();
+    else this.#socket.destroy();
   }
 
   readonly #onData = (chunk: Buffer): void => {
     this.#buffer = this.#buffer === undefined ? chunk : Buffer.concat([this.#buffer, chunk]);
-    if (this.#current !== undefined) {
+    if (this.#current !== undefined || this.#draining) {
       // Pipelined requests wait their turn; a client that sends a lot more waits to be read.
       if (this.#buffer.length > MAX_BUFFERED) this.#socket.pause();
       return;
@@ -120,7 +125,8 @@ export class LaneConnection {
   /**
    * No byte read or written for read_timeout_seconds on a new connection, or idle_timeout_seconds
    * after a response. A new connection that sent nothing gets a 408, as Node's server answers it;
-   * a kept-alive one closes. While a request is served the worker's time is
+   * a kept-alive one closes, as does one whose client has read nothing of the last response for
+   * that long. While a request is served the worker's time is
    * write_timeout_seconds' to judge, and the timer starts again with the response's first write.
    */
   readonly #onTimeout = (): void => {
@@ -230,9 +236,24 @@ export class LaneConnection {
       this.#answered = true;
       socket.setTimeout(this.#ctx.idleTimeoutMs());
     }
+    // The next request waits until the client has read this response: a client that pipelines
+    // and does not read is not answered faster than it reads (RawResponse queues whole bodies).
+    if (socket.writableNeedDrain) {
+      socket.pause();
+      this.#draining = true;
+      socket.once('drain', this.#drained);
+      return;
+    }
     if (socket.isPaused()) socket.resume();
     this.#next();
   }
+
+  readonly #drained = (): void => {
+    this.#draining = false;
+    if (this.#handed || this.#socket.destroyed) return;
+    this.#socket.resume();
+    this.#next();
+  };
 
   /** Answers a failure before the response started (else the connection is cut: respond or destroy). */
   #error(req: PlainRequest, res: RawResponse, err: ServeError, headers: string[]): void {

@@ -60,15 +60,16 @@ export class RawResponse implements ClientResponse {
       head += name + ': ' + (headers[i + 1] as string) + '\r\n';
     }
     if (!date) head += 'Date: ' + httpDate() + '\r\n';
-    // As Node frames a response without a length: chunked, unless it can have no body.
+    // A server that started closing meanwhile says so in this response.
+    if (this.#closing()) this.#keepAlive = false;
+    head += !this.#keepAlive ? 'Connection: close\r\n' : this.#idleMs > 0 ? `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(this.#idleMs / 1000)}\r\n` : 'Connection: keep-alive\r\n';
+    // As Node frames a response without a length, and where it writes so: chunked, unless it
+    // can have no body.
     const bodiless = this.#noBody || status === 204 || status === 304;
     if (!length && !bodiless) {
       this.#chunked = true;
       head += 'Transfer-Encoding: chunked\r\n';
     }
-    // A server that started closing meanwhile says so in this response.
-    if (this.#closing()) this.#keepAlive = false;
-    head += !this.#keepAlive ? 'Connection: close\r\n' : this.#idleMs > 0 ? `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(this.#idleMs / 1000)}\r\n` : 'Connection: keep-alive\r\n';
     this.#head = head + '\r\n';
     this.statusCode = status;
     this.headersSent = true;

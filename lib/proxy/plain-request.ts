@@ -102,9 +102,13 @@ export function parsePlain(head: string): PlainRequest | undefined {
       case 15:
         if (name.toLowerCase() === 'x-forwarded-for') forwardedFor = join(forwardedFor, value);
         break;
-      case 16:
-        if (name.toLowerCase() === 'x-correlation-id') correlationId = join(correlationId, value);
+      case 16: {
+        const lower = name.toLowerCase();
+        if (lower === 'x-correlation-id') correlationId = join(correlationId, value);
+        // Node's parser reads Proxy-Connection as it reads Connection; the lane leaves it to Node.
+        else if (lower === 'proxy-connection') return undefined;
         break;
+      }
       case 17:
         if (name.toLowerCase() === 'transfer-encoding') return undefined;
         break;
