@@ -3,9 +3,12 @@
  */
 import type { Socket } from 'node:net';
 import { UpstreamResponseError } from '../errors.js';
-import { isFieldValue } from './headers.js';
-import { httpDate } from './response-head.js';
+import { headerCount, isFieldValue } from './headers.js';
+import { headText } from './response-head.js';
 import type { ClientResponse } from './upstream.js';
+
+/** No headers of tqserver's own: the exchange has put them among the worker's already. */
+const NO_HEADERS: readonly string[] = [];
 
 /** Bodies up to this size go out in one write with the head. */
 const SINGLE_WRITE_MAX = 16 * 1024;
@@ -50,27 +53,12 @@ export class RawResponse implements ClientResponse {
     // The response parser checked every header; a reason phrase may still hold control
     // characters, which Node's writeHead refuses too (the exchange then answers 502).
     if (!isFieldValue(reason)) throw new UpstreamResponseError(`invalid character in the reason phrase ${JSON.stringify(reason.slice(0, 100))}`);
-    let head = `HTTP/1.1 ${status} ${reason}\r\n`;
-    let date = false;
-    let length = false;
-    for (let i = 0; i < headers.length; i += 2) {
-      const name = headers[i] as string;
-      if (name.length === 4 && name.toLowerCase() === 'date') date = true;
-      else if (name.length === 14 && name.toLowerCase() === 'content-length') length = true;
-      head += name + ': ' + (headers[i + 1] as string) + '\r\n';
-    }
-    if (!date) head += 'Date: ' + httpDate() + '\r\n';
     // A server that started closing meanwhile says so in this response.
     if (this.#closing()) this.#keepAlive = false;
-    head += !this.#keepAlive ? 'Connection: close\r\n' : this.#idleMs > 0 ? `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(this.#idleMs / 1000)}\r\n` : 'Connection: keep-alive\r\n';
-    // As Node frames a response without a length, and where it writes so: chunked, unless it
-    // can have no body.
+    // As Node frames a response without a length: chunked, unless it can have no body.
     const bodiless = this.#noBody || status === 204 || status === 304;
-    if (!length && !bodiless) {
-      this.#chunked = true;
-      head += 'Transfer-Encoding: chunked\r\n';
-    }
-    this.#head = head + '\r\n';
+    this.#chunked = !bodiless && headerCount(headers, 'content-length') === 0;
+    this.#head = headText(status, reason, headers, NO_HEADERS, this.#keepAlive, this.#idleMs, this.#chunked);
     this.statusCode = status;
     this.headersSent = true;
   }

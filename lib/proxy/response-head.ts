@@ -7,7 +7,7 @@
  * parser has already done, and lets a small body go out in the same single write.
  */
 import type { ServerResponse } from 'node:http';
-import { isFieldValue, isToken } from './headers.js';
+import { headerCount, isFieldValue, isToken } from './headers.js';
 
 /**
  * The ServerResponse fields `writeHead` sets and this module sets instead. They are Node's
@@ -42,26 +42,33 @@ export function httpDate(): string {
  */
 export function contentLengthHead(res: ServerResponse, status: number, reason: string, headers: readonly string[], extra: readonly string[]): string | undefined {
   if (res.req.headers.expect !== undefined || res.getHeaderNames().length > 0 || !isFieldValue(reason)) return undefined;
-  let head = `HTTP/1.1 ${status} ${reason}\r\n`;
-  let date = false;
-  for (let i = 0; i < headers.length; i += 2) {
-    const name = headers[i] as string;
-    if (name.length === 4 && name.toLowerCase() === 'date') date = true;
-    head += name + ': ' + (headers[i + 1] as string) + '\r\n';
-  }
-  for (let i = 0; i < extra.length; i += 2) {
-    const name = extra[i] as string;
-    const value = extra[i + 1] as string;
-    if (!isToken(name) || !isFieldValue(value)) return undefined;
-    head += name + ': ' + value + '\r\n';
-  }
-  if (!date) head += 'Date: ' + httpDate() + '\r\n';
+  for (let i = 0; i < extra.length; i += 2) if (!isToken(extra[i] as string) || !isFieldValue(extra[i + 1] as string)) return undefined;
   // The server's keep-alive timeout, copied onto each response by Node, announced as Node does.
-  const keepAliveMs = (res as WritableHead)._keepAliveTimeout ?? 0;
-  if (!res.shouldKeepAlive) head += 'Connection: close\r\n';
+  return headText(status, reason, headers, extra, res.shouldKeepAlive, (res as WritableHead)._keepAliveTimeout ?? 0, false);
+}
+
+/**
+ * A response head as Node's writeHead writes it (lib/_http_outgoing.js, `_storeHeader`): the
+ * status line; `headers`, then `extra`, as they are; a Date if none of them is one; the
+ * Connection header, with `Keep-Alive: timeout` when kept alive and `keepAliveMs` > 0; and
+ * `Transfer-Encoding: chunked` when `chunked`. Every name, value and the reason must be checked
+ * already.
+ */
+export function headText(status: number, reason: string, headers: readonly string[], extra: readonly string[], keepAlive: boolean, keepAliveMs: number, chunked: boolean): string {
+  let head = `HTTP/1.1 ${status} ${reason}\r\n` + fieldLines(headers) + fieldLines(extra);
+  if (headerCount(headers, 'date') === 0 && headerCount(extra, 'date') === 0) head += 'Date: ' + httpDate() + '\r\n';
+  if (!keepAlive) head += 'Connection: close\r\n';
   else if (keepAliveMs > 0) head += `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(keepAliveMs / 1000)}\r\n`;
   else head += 'Connection: keep-alive\r\n';
+  if (chunked) head += 'Transfer-Encoding: chunked\r\n';
   return head + '\r\n';
+}
+
+/** `raw` (`[name, value, ...]`) as header lines. */
+function fieldLines(raw: readonly string[]): string {
+  let lines = '';
+  for (let i = 0; i < raw.length; i += 2) lines += (raw[i] as string) + ': ' + (raw[i + 1] as string) + '\r\n';
+  return lines;
 }
 
 /**
