@@ -22,7 +22,8 @@ import type { RequestEvent } from '../observer.js';
 import type { BackendWorker, Upstream } from './backend.js';
 import { socketDelta } from './connection.js';
 import { errorPage, wantsJson } from './error-page.js';
-import { endToEnd, REPLACED_REQUEST_HEADERS, validCorrelationId } from './headers.js';
+import { forwardedHeaders } from './forwarding.js';
+import { validCorrelationId } from './headers.js';
 import { RawResponse } from './lane-response.js';
 import { parsePlain, type PlainRequest } from './plain-request.js';
 import { closingResponse } from './raw-response.js';
@@ -180,14 +181,7 @@ export class LaneConnection {
   async #forward(req: PlainRequest, res: RawResponse, prefix: string, worker: BackendWorker, first: Upstream, path: string): Promise<void> {
     const started = performance.now();
     const correlationId = validCorrelationId(req.correlationId) ?? nodeCrypto().randomUUID();
-    const ip = this.#socket.remoteAddress ?? '';
-    const requestHeaders = endToEnd(req.headers, REPLACED_REQUEST_HEADERS);
-    requestHeaders.push(
-      'X-Forwarded-For', req.forwardedFor === undefined ? ip : `${req.forwardedFor}, ${ip}`,
-      'X-Forwarded-Proto', 'http',
-      'X-Forwarded-Host', req.host,
-      'X-Correlation-ID', correlationId,
-    );
+    const requestHeaders = forwardedHeaders(req.headers, req.host, req.forwardedFor, this.#socket, correlationId, 0);
     const responseHeaders = ['X-Correlation-ID', correlationId];
     let instance: Upstream | undefined = first;
     try {

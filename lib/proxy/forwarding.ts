@@ -32,14 +32,22 @@ export function bodyFraming(req: IncomingMessage): BodyFraming {
  * X-Correlation-ID; and framing of tqserver's own for the body.
  */
 export function upstreamHeaders(req: IncomingMessage, correlationId: string, body: BodyFraming): string[] {
-  const headers = endToEnd(req.rawHeaders, REPLACED_REQUEST_HEADERS);
-  let host = req.headers.host;
+  const forwardedFor = req.headers['x-forwarded-for'];
+  return forwardedHeaders(req.rawHeaders, req.headers.host, Array.isArray(forwardedFor) ? forwardedFor.join(', ') : forwardedFor, req.socket, correlationId, body);
+}
+
+/**
+ * upstreamHeaders from the parts of a request: its raw headers, its Host and X-Forwarded-For
+ * (repeated ones joined with ", "), undefined when absent, and the client's socket. The fast
+ * lane, which has no IncomingMessage, calls it directly.
+ */
+export function forwardedHeaders(raw: readonly string[], host: string | undefined, forwardedFor: string | undefined, socket: Socket, correlationId: string, body: BodyFraming): string[] {
+  const headers = endToEnd(raw, REPLACED_REQUEST_HEADERS);
   if (host === undefined) {
-    host = listenerAuthority(req.socket);
+    host = listenerAuthority(socket);
     headers.push('Host', host);
   }
-  const forwardedFor = req.headers['x-forwarded-for'];
-  const ip = req.socket.remoteAddress ?? '';
+  const ip = socket.remoteAddress ?? '';
   headers.push(
     'X-Forwarded-For', forwardedFor === undefined ? ip : `${forwardedFor}, ${ip}`,
     'X-Forwarded-Proto', 'http',
