@@ -27,7 +27,8 @@ import { validCorrelationId } from './headers.js';
 import { RawResponse } from './lane-response.js';
 import { parsePlain, type PlainRequest } from './plain-request.js';
 import { closingResponse } from './raw-response.js';
-import { exchange, type UpstreamPool } from './upstream.js';
+import { forward } from './forward.js';
+import type { UpstreamPool } from './upstream.js';
 
 /** The longest head the lane reads itself; a longer one is Node's (which answers 431 past its limit). */
 const MAX_HEAD_BYTES = 8 * 1024;
@@ -183,30 +184,21 @@ export class LaneConnection {
     const correlationId = validCorrelationId(req.correlationId) ?? nodeCrypto().randomUUID();
     const requestHeaders = forwardedHeaders(req.headers, req.host, req.forwardedFor, this.#socket, correlationId, 0);
     const responseHeaders = ['X-Correlation-ID', correlationId];
-    let instance: Upstream | undefined = first;
     try {
-      for (let attempt = 1; instance !== undefined; attempt++) {
-        let err: ServeError | undefined;
-        try {
-          err = await exchange(req, res, { port: instance.port, path, headerTimeoutMs: this.#ctx.headerTimeoutMs(), requestHeaders, responseHeaders, body: 0 }, this.#ctx.pool);
-        } finally {
-          worker.release(instance, err?.code === 'ERR_UPSTREAM_UNREACHABLE');
-        }
-        if (err === undefined) return;
-        this.#ctx.log.warn(`${req.method} ${req.target}: worker ${worker.name} instance ${String(instance)}: ${err.message}`);
-        // A refused connection never reached a worker: safe to send again, to another instance.
-        instance = undefined;
-        if (err.code === 'ERR_UPSTREAM_UNREACHABLE' && attempt === 1 && !res.destroyed) {
+      await forward(req, res, worker, first, { path, headerTimeoutMs: this.#ctx.headerTimeoutMs(), requestHeaders, body: 0 }, this.#ctx.pool, {
+        responseHeaders: () => responseHeaders,
+        another: async () => {
           try {
-            instance = worker.tryAcquire() ?? (await acquire(worker, res));
-          } catch (queued) {
-            if (!(queued instanceof ServeError)) throw queued;
-            err = queued;
+            return worker.tryAcquire() ?? (await acquire(worker, res));
+          } catch (err) {
+            if (!(err instanceof ServeError)) throw err;
+            this.#error(req, res, err, responseHeaders);
+            return undefined;
           }
-          if (instance !== undefined || res.destroyed) continue;
-        }
-        this.#error(req, res, err, responseHeaders);
-      }
+        },
+        fail: (err) => this.#error(req, res, err, responseHeaders),
+        warn: (message) => this.#ctx.log.warn(`${req.method} ${req.target}: ${message}`),
+      });
     } finally {
       const [bytesIn, bytesOut] = socketDelta(this.#socket);
       this.#ctx.finished({ method: req.method, route: prefix, worker: worker.name, status: res.headersSent ? res.statusCode : 0, durationSeconds: (performance.now() - started) / 1000, bytesIn, bytesOut });

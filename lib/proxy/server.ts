@@ -24,7 +24,8 @@ import { serveStatic } from './static.js';
 import { connectionCap, descriptorsNeeded, openFileLimit } from './fd-limit.js';
 import { closingResponse } from './raw-response.js';
 import { proxyUpgrade } from './upgrade.js';
-import { exchange, UpstreamPool } from './upstream.js';
+import { forward } from './forward.js';
+import { UpstreamPool } from './upstream.js';
 import { LaneConnection, type LaneContext } from './fast-lane.js';
 import { FastCgiPool } from '../fastcgi/connection-pool.js';
 import { nodeCrypto } from '../lazy-crypto.js';
@@ -377,32 +378,20 @@ export class ProxyServer {
   }
 
   async #dispatch(req: IncomingMessage, res: ServerResponse, worker: BackendWorker, path: string, correlationId: string, baseHeaders: Record<string, string>): Promise<void> {
-    let instance = worker.tryAcquire() ?? (await this.#waitForInstance(req, res, worker, baseHeaders));
+    const instance = worker.tryAcquire() ?? (await this.#waitForInstance(req, res, worker, baseHeaders));
     if (instance === undefined) return;
     const body = bodyFraming(req);
-    const requestHeaders = upstreamHeaders(req, correlationId, body);
-    const headerTimeoutMs = this.#server.server.writeTimeoutSeconds * 1000;
-    for (let attempt = 1; ; attempt++) {
-      const responseHeaders = ['X-Correlation-ID', correlationId];
-      if (this.#options.mode === 'dev') for (const [k, v] of Object.entries(this.#devHeaders(worker, instance))) responseHeaders.push(k, v);
-      let err: ServeError | undefined;
-      try {
-        err = await exchange(req, res, { port: instance.port, path, headerTimeoutMs, requestHeaders, responseHeaders, body }, this.#upstreams);
-      } finally {
-        worker.release(instance, err?.code === 'ERR_UPSTREAM_UNREACHABLE');
-      }
-      if (err === undefined) return;
-      this.#options.log.warn(`${req.method} ${req.url}: worker ${worker.name} instance ${instance}: ${err.message}`);
-      // A refused connection never reached a worker and read nothing of the body: it is safe
-      // to send again, whatever the method, to another instance.
-      if (err.code === 'ERR_UPSTREAM_UNREACHABLE' && attempt === 1 && !res.destroyed) {
-        instance = worker.tryAcquire() ?? (await this.#waitForInstance(req, res, worker, baseHeaders));
-        if (instance === undefined) return;
-        continue;
-      }
-      if (!res.headersSent && !res.destroyed) sendError(req, res, err.status, this.#message(err), baseHeaders);
-      return;
-    }
+    const target = { path, headerTimeoutMs: this.#server.server.writeTimeoutSeconds * 1000, requestHeaders: upstreamHeaders(req, correlationId, body), body };
+    await forward(req, res, worker, instance, target, this.#upstreams, {
+      responseHeaders: (upstream) => {
+        const headers = ['X-Correlation-ID', correlationId];
+        if (this.#options.mode === 'dev') for (const [k, v] of Object.entries(this.#devHeaders(worker, upstream))) headers.push(k, v);
+        return headers;
+      },
+      another: () => worker.tryAcquire() ?? this.#waitForInstance(req, res, worker, baseHeaders),
+      fail: (err) => sendError(req, res, err.status, this.#message(err), baseHeaders),
+      warn: (message) => this.#options.log.warn(`${req.method} ${req.url}: ${message}`),
+    });
   }
 
   /** What a client is told: the reason in dev mode, the bare status meaning in prod. */
