@@ -100,7 +100,7 @@ describe('faults of a running instance', () => {
     // Five probe intervals (200 ms in tests) later, the instance is still there.
     await new Promise((r) => setTimeout(r, 1000));
     const m = await scrape(s.base);
-    assert.ok(m.value('tqserver_health_check_failures_total', { worker: 'flaky' }) > before_.value('tqserver_health_check_failures_total', { worker: 'flaky' }), 'the failed probe is counted');
+    assert.ok(m.value('tqserver_health_check_failures_total', { worker: 'flaky' }) > before_.value('tqserver_health_check_failures_total', { worker: 'flaky' }), `the failed probe is counted; log:\n${s.stderr().slice(-3000)}`);
     assert.equal(m.value('tqserver_worker_restarts_total', { worker: 'flaky' }), 0, 'but nothing was replaced');
     const pids = new Set<number>();
     for (let i = 0; i < 6; i++) pids.add((await http(s.base, '/pid')).json().pid);
@@ -122,6 +122,22 @@ describe('faults of a running instance', () => {
     assert.deepEqual(statuses, Array(10).fill(200));
     assert.ok(!pids.has(stopped), 'nothing was answered by the instance that stopped listening');
     assert.match(s.stderr(), /could not be reached: ECONNREFUSED/);
+  });
+
+  test('on the fast lane too: a GET refused by a dying instance is answered by another one', async () => {
+    const refusals = (): number => s.stderr().match(/GET \/pid: worker flaky instance .* could not be reached: ECONNREFUSED/g)?.length ?? 0;
+    const before_ = refusals();
+    const stopped = Number((await http(s.base, '/stop-listening', { method: 'POST' })).text());
+    const statuses: number[] = [];
+    const pids = new Set<number>();
+    for (let i = 0; i < 10; i++) {
+      const r = await http(s.base, '/pid');
+      statuses.push(r.status);
+      if (r.status === 200) pids.add(r.json().pid);
+    }
+    assert.deepEqual(statuses, Array(10).fill(200));
+    assert.ok(!pids.has(stopped), 'nothing was answered by the instance that stopped listening');
+    assert.ok(refusals() > before_, 'a GET was refused and retried');
   });
 });
 

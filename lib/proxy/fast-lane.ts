@@ -27,7 +27,7 @@ import { validCorrelationId } from './headers.js';
 import { RawResponse } from './lane-response.js';
 import { parsePlain, type PlainRequest } from './plain-request.js';
 import { closingResponse } from './raw-response.js';
-import { forward } from './forward.js';
+import { forward, type ForwardHooks } from './forward.js';
 import type { UpstreamPool } from './upstream.js';
 
 /** The longest head the lane reads itself; a longer one is Node's (which answers 431 past its limit). */
@@ -63,8 +63,8 @@ export interface LaneContext {
   message(err: ServeError): string;
 }
 
-/** One client connection while the lane serves it. */
-export class LaneConnection {
+/** One client connection while the lane serves it; it takes part in forwarding each request (ForwardHooks). */
+export class LaneConnection implements ForwardHooks {
   readonly socket: Socket;
   readonly #socket: Socket;
   readonly #ctx: LaneContext;
@@ -79,6 +79,13 @@ export class LaneConnection {
   #answered = false;
   /** Waiting for the client to read the last response before the next request is served. */
   #draining = false;
+  // The request being served, while #current is set.
+  #req: PlainRequest | undefined;
+  #prefix = '';
+  #worker: BackendWorker | undefined;
+  #started = 0;
+  /** The headers tqserver adds to its response. */
+  #responseHeaders: readonly string[] = [];
 
   constructor(socket: Socket, ctx: LaneContext) {
     this.socket = socket;
@@ -157,12 +164,22 @@ export class LaneConnection {
     const keepAlive = !req.close && !this.#ended;
     const res = new RawResponse(this.#socket, req.method === 'HEAD', keepAlive, this.#ctx.idleTimeoutMs(), this.#ctx.closing);
     this.#current = res;
+    this.#req = req;
+    this.#prefix = route.prefix;
+    this.#worker = route.worker;
+    this.#started = performance.now();
     this.#ctx.started();
-    this.#forward(req, res, route.prefix, route.worker, instance, route.rest + (q < 0 ? '' : req.target.slice(q))).catch((err: Error) => {
-      // Respond or destroy: an unexpected failure still ends the request and its connection.
-      this.#ctx.log.error(`${req.method} ${req.target}: ${err.stack ?? err.message}`);
-      this.#socket.destroy();
-    });
+    try {
+      const correlationId = validCorrelationId(req.correlationId) ?? nodeCrypto().randomUUID();
+      this.#responseHeaders = ['X-Correlation-ID', correlationId];
+      const requestHeaders = forwardedHeaders(req.headers, req.host, req.forwardedFor, this.#socket, correlationId, 0);
+      const path = route.rest + (q < 0 ? '' : req.target.slice(q));
+      // The connection itself takes part in the forwarding (ForwardHooks): no closure per request.
+      forward(req, res, route.worker, instance, { path, headerTimeoutMs: this.#ctx.headerTimeoutMs(), requestHeaders, body: 0 }, this.#ctx.pool, this);
+    } catch (err) {
+      // This runs from a socket's event: nothing may throw out of it.
+      this.crashed(err as Error);
+    }
   }
 
   #handOver(): void {
@@ -179,32 +196,57 @@ export class LaneConnection {
     this.#ctx.handOver(socket, unread);
   }
 
-  async #forward(req: PlainRequest, res: RawResponse, prefix: string, worker: BackendWorker, first: Upstream, path: string): Promise<void> {
-    const started = performance.now();
-    const correlationId = validCorrelationId(req.correlationId) ?? nodeCrypto().randomUUID();
-    const requestHeaders = forwardedHeaders(req.headers, req.host, req.forwardedFor, this.#socket, correlationId, 0);
-    const responseHeaders = ['X-Correlation-ID', correlationId];
+  // ---- ForwardHooks: the request being served takes part in its forwarding ----------------------
+
+  responseHeaders(): readonly string[] {
+    return this.#responseHeaders;
+  }
+
+  another(): Upstream | undefined | Promise<Upstream | undefined> {
+    const worker = this.#worker as BackendWorker;
+    return worker.tryAcquire() ?? this.#waitForInstance(worker, this.#current as RawResponse);
+  }
+
+  /** An instance after waiting in the queue; undefined if the client left meanwhile, or the failure was answered. */
+  async #waitForInstance(worker: BackendWorker, res: RawResponse): Promise<Upstream | undefined> {
+    const abort = new AbortController();
+    res.on('close', () => abort.abort());
     try {
-      await forward(req, res, worker, first, { path, headerTimeoutMs: this.#ctx.headerTimeoutMs(), requestHeaders, body: 0 }, this.#ctx.pool, {
-        responseHeaders: () => responseHeaders,
-        another: async () => {
-          try {
-            return worker.tryAcquire() ?? (await acquire(worker, res));
-          } catch (err) {
-            if (!(err instanceof ServeError)) throw err;
-            this.#error(req, res, err, responseHeaders);
-            return undefined;
-          }
-        },
-        fail: (err) => this.#error(req, res, err, responseHeaders),
-        warn: (message) => this.#ctx.log.warn(`${req.method} ${req.target}: ${message}`),
-      });
-    } finally {
-      const [bytesIn, bytesOut] = socketDelta(this.#socket);
-      this.#ctx.finished({ method: req.method, route: prefix, worker: worker.name, status: res.headersSent ? res.statusCode : 0, durationSeconds: (performance.now() - started) / 1000, bytesIn, bytesOut });
-      this.#current = undefined;
-      this.#after(res);
+      return await worker.acquire(abort.signal);
+    } catch (err) {
+      if (abort.signal.aborted) return undefined;
+      if (!(err instanceof ServeError)) throw err;
+      this.fail(err);
+      return undefined;
     }
+  }
+
+  fail(err: ServeError): void {
+    this.#error(this.#req as PlainRequest, this.#current as RawResponse, err, this.#responseHeaders);
+  }
+
+  warn(message: string): void {
+    const req = this.#req as PlainRequest;
+    this.#ctx.log.warn(`${req.method} ${req.target}: ${message}`);
+  }
+
+  done(): void {
+    const req = this.#req as PlainRequest;
+    const res = this.#current as RawResponse;
+    const [bytesIn, bytesOut] = socketDelta(this.#socket);
+    this.#current = undefined;
+    this.#req = undefined;
+    this.#ctx.finished({ method: req.method, route: this.#prefix, worker: (this.#worker as BackendWorker).name, status: res.headersSent ? res.statusCode : 0, durationSeconds: (performance.now() - this.#started) / 1000, bytesIn, bytesOut });
+    this.#worker = undefined;
+    this.#after(res);
+  }
+
+  crashed(err: Error): void {
+    // Respond or destroy: an unexpected failure still ends the request and its connection.
+    const req = this.#req;
+    this.#ctx.log.error(`${req === undefined ? 'a fast-lane request' : `${req.method} ${req.target}`}: ${err.stack ?? err.message}`);
+    this.#socket.destroy();
+    if (req !== undefined) this.done();
   }
 
   /**
@@ -242,7 +284,7 @@ export class LaneConnection {
   };
 
   /** Answers a failure before the response started (else the connection is cut: respond or destroy). */
-  #error(req: PlainRequest, res: RawResponse, err: ServeError, headers: string[]): void {
+  #error(req: PlainRequest, res: RawResponse, err: ServeError, headers: readonly string[]): void {
     if (res.headersSent || res.destroyed) {
       res.destroy();
       return;
@@ -259,15 +301,3 @@ export class LaneConnection {
 }
 
 function ignore(): void {}
-
-/** An instance for a retried request, after waiting in the queue; undefined if the client left meanwhile. */
-async function acquire(worker: BackendWorker, res: RawResponse): Promise<Upstream | undefined> {
-  const abort = new AbortController();
-  res.on('close', () => abort.abort());
-  try {
-    return await worker.acquire(abort.signal);
-  } catch (err) {
-    if (abort.signal.aborted) return undefined;
-    throw err;
-  }
-}

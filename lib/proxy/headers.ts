@@ -30,6 +30,19 @@ function connectionTokens(raw: readonly string[]): Set<string> | undefined {
 }
 
 /**
+ * The names that `connection`, the values of a message's Connection headers joined with commas,
+ * lists beyond the hop-by-hop ones and those it may not name; undefined if none.
+ */
+export function connectionNamed(connection: string): Set<string> | undefined {
+  let named: Set<string> | undefined;
+  for (const t of connection.split(',')) {
+    const token = t.trim().toLowerCase();
+    if (token !== '' && !HOP_BY_HOP.has(token) && !NOT_NAMEABLE.has(token)) (named ??= new Set()).add(token);
+  }
+  return named;
+}
+
+/**
  * `raw` without hop-by-hop headers, without the headers Connection names (except Content-Length
  * and Host), and without any name in `drop` (lower-case). Never modifies `raw`.
  */

@@ -2,12 +2,13 @@
  * An incremental HTTP/1.1 response parser for the upstream side (RFC 9112): status line and
  * headers, then the body framed by Content-Length, chunked transfer coding, or the end of the
  * connection; 1xx interim responses are skipped. It is fed bytes as they arrive and calls back
- * with the head, body pieces and the end. Node's own client (node:http) does the same, at a
- * cost that halved the proxy's throughput (see bench/proxy.mjs).
+ * with the head (its end-to-end headers only: a proxy drops the hop-by-hop ones, RFC 9110
+ * 7.6.1), body pieces and the end. Node's own client (node:http) does the same, at a cost that
+ * halved the proxy's throughput (see bench/proxy.mjs).
  */
 
 import { UpstreamResponseError } from '../errors.js';
-import { isFieldValue, isToken } from './headers.js';
+import { connectionNamed, isFieldValue, isToken } from './headers.js';
 
 /** Largest response head accepted, like Node's default max header size. */
 export const MAX_HEAD_BYTES = 16 * 1024;
@@ -15,14 +16,20 @@ export const MAX_HEAD_BYTES = 16 * 1024;
 /** What the parser reports. */
 export interface ResponseHandler {
   /**
-   * The final (non-1xx) response head; `rawHeaders` as `[name, value, ...]`. `length` is the
-   * body's length when its Content-Length frames it, else -1 (chunked, until the connection
-   * closes, or no body at all: HEAD, 204, 304).
+   * The final (non-1xx) response head; `rawHeaders` as `[name, value, ...]`, end-to-end ones
+   * only: without Connection, Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding,
+   * Upgrade, and without the headers Connection names (but Content-Length, which frames the
+   * body). `length` is the body's length when its Content-Length frames it, else -1 (chunked,
+   * until the connection closes, or no body at all: HEAD, 204, 304).
    */
   head(status: number, reason: string, rawHeaders: string[], length: number): void;
   /** A piece of the body, already de-chunked. */
   body(chunk: Buffer): void;
-  /** The response is complete; `reusable` says whether the connection may carry another. */
+  /**
+   * The response is complete; `reusable` says whether the connection may carry another (not
+   * when bytes followed the response in what was read). It comes once the bytes fed so far are
+   * all parsed, so the handler may hand the connection to another request at once.
+   */
   end(reusable: boolean): void;
 }
 
@@ -36,6 +43,8 @@ export class ResponseParser {
   #buffer: Buffer | undefined;
   #remaining = 0;
   #keepAlive = true;
+  /** Whether the handler was told of the end. */
+  #ended = false;
 
   /** `noBody`: the request was HEAD, so whatever the head says, there is no body. */
   constructor(handler: ResponseHandler, noBody: boolean) {
@@ -135,18 +144,28 @@ export class ResponseParser {
           this.#handler.body(input);
           return undefined;
         case 'done':
-          return input;
+          return this.#end(input);
         case 'error':
           return undefined;
       }
     }
-    return undefined;
+    return this.#state === 'done' ? this.#end(input) : undefined;
+  }
+
+  /** Tells the handler the response is complete (once), and returns the bytes after it. */
+  #end(rest: Buffer): Buffer {
+    if (!this.#ended) {
+      this.#ended = true;
+      this.#handler.end(this.#keepAlive && rest.length === 0);
+    }
+    return rest;
   }
 
   /** The connection closed. Completes a close-delimited body; anything else unfinished throws. */
   close(): void {
     if (this.#state === 'until-close') {
       this.#state = 'done';
+      this.#ended = true;
       this.#handler.end(false);
       return;
     }
@@ -158,9 +177,9 @@ export class ResponseParser {
     throw new UpstreamResponseError(why);
   }
 
+  /** The response is complete; feed() tells the handler once the bytes read so far are parsed. */
   #finish(): void {
     this.#state = 'done';
-    this.#handler.end(this.#keepAlive);
   }
 
   /** Parses the head that is `text` up to `headEnd` (where its final empty line starts). */
@@ -195,18 +214,45 @@ export class ResponseParser {
       if (!isFieldValue(text, start, end)) this.#fail(`invalid header line ${JSON.stringify(text.slice(from, Math.min(eol, from + 100)))}`);
       const name = text.slice(from, colon);
       const value = text.slice(start, end);
-      raw.push(name, value);
-      // Only three names matter to the framing; the length check spares a lower-casing per header.
-      const length = colon - from;
-      if (length === 14 && name.toLowerCase() === 'content-length') {
-        if (!/^\d{1,15}$/.test(value) || (contentLength !== undefined && contentLength !== Number(value))) this.#fail(`invalid Content-Length ${JSON.stringify(value)}`);
-        contentLength = Number(value);
-      } else if (length === 17 && name.toLowerCase() === 'transfer-encoding') {
-        transferEncoding = true;
-        chunked = value.toLowerCase().split(',').map((t) => t.trim()).at(-1) === 'chunked';
-      } else if (length === 10 && name.toLowerCase() === 'connection') {
-        connection += `${value.toLowerCase()},`;
+      // Only a few names matter here (the framing, and the hop-by-hop ones that are dropped);
+      // the length check spares most headers a lower-casing.
+      switch (colon - from) {
+        case 14:
+          if (name.toLowerCase() === 'content-length') {
+            if (!/^\d{1,15}$/.test(value) || (contentLength !== undefined && contentLength !== Number(value))) this.#fail(`invalid Content-Length ${JSON.stringify(value)}`);
+            contentLength = Number(value);
+          }
+          break;
+        case 17:
+          if (name.toLowerCase() === 'transfer-encoding') {
+            transferEncoding = true;
+            chunked = value.toLowerCase().split(',').map((t) => t.trim()).at(-1) === 'chunked';
+            continue;
+          }
+          break;
+        case 10: {
+          const lower = name.toLowerCase();
+          if (lower === 'connection') {
+            connection += `${value.toLowerCase()},`;
+            continue;
+          }
+          if (lower === 'keep-alive') continue;
+          break;
+        }
+        case 2:
+        case 7:
+        case 16: {
+          const lower = name.toLowerCase();
+          if (lower === 'te' || lower === 'trailer' || lower === 'upgrade' || lower === 'proxy-connection') continue;
+          break;
+        }
       }
+      raw.push(name, value);
+    }
+    // Headers the worker named in Connection are hop-by-hop too (rare: most name none).
+    const named = connection === '' || connection === 'keep-alive,' ? undefined : connectionNamed(connection);
+    if (named !== undefined) {
+      for (let i = raw.length - 2; i >= 0; i -= 2) if (named.has((raw[i] as string).toLowerCase())) raw.splice(i, 2);
     }
     // 1xx responses are interim: the final response follows on the same connection.
     if (status < 200) return;

@@ -382,15 +382,19 @@ export class ProxyServer {
     if (instance === undefined) return;
     const body = bodyFraming(req);
     const target = { path, headerTimeoutMs: this.#server.server.writeTimeoutSeconds * 1000, requestHeaders: upstreamHeaders(req, correlationId, body), body };
-    await forward(req, res, worker, instance, target, this.#upstreams, {
-      responseHeaders: (upstream) => {
-        const headers = ['X-Correlation-ID', correlationId];
-        if (this.#options.mode === 'dev') for (const [k, v] of Object.entries(this.#devHeaders(worker, upstream))) headers.push(k, v);
-        return headers;
-      },
-      another: () => worker.tryAcquire() ?? this.#waitForInstance(req, res, worker, baseHeaders),
-      fail: (err) => sendError(req, res, err.status, this.#message(err), baseHeaders),
-      warn: (message) => this.#options.log.warn(`${req.method} ${req.url}: ${message}`),
+    await new Promise<void>((resolve, reject) => {
+      forward(req, res, worker, instance, target, this.#upstreams, {
+        responseHeaders: (upstream) => {
+          const headers = ['X-Correlation-ID', correlationId];
+          if (this.#options.mode === 'dev') for (const [k, v] of Object.entries(this.#devHeaders(worker, upstream))) headers.push(k, v);
+          return headers;
+        },
+        another: () => worker.tryAcquire() ?? this.#waitForInstance(req, res, worker, baseHeaders),
+        fail: (err) => sendError(req, res, err.status, this.#message(err), baseHeaders),
+        warn: (message) => this.#options.log.warn(`${req.method} ${req.url}: ${message}`),
+        done: resolve,
+        crashed: reject,
+      });
     });
   }
 

@@ -14,7 +14,6 @@ import { ServerResponse, type IncomingMessage } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { OWN_LIMIT_CODES, ServeError } from '../errors.js';
 import { IdleByPort } from '../idle-by-port.js';
-import { endToEnd } from './headers.js';
 import { ResponseParser, type ResponseHandler } from './response-parser.js';
 import { appendBody, contentLengthHead, setHead, SINGLE_WRITE_MAX, type WritableHead } from './response-head.js';
 
@@ -130,8 +129,8 @@ export interface ClientResponse {
 }
 
 /**
- * Sends `req` to `target.port` through `pool` and its response to `res`. Resolves, never
- * rejects, once the exchange is over:
+ * Sends `req` to `target.port` through `pool` and its response to `res`, and calls `done` once
+ * the exchange is over (once; at once if the client has already left), with:
  * - undefined: the response went through, or the client left (the exchange was abandoned);
  * - a ServeError with nothing sent to the client: the caller answers it. It is
  *   ERR_UPSTREAM_UNREACHABLE only when no byte of the request reached a worker and no byte of
@@ -142,11 +141,11 @@ export interface ClientResponse {
  * A reused socket that turns out to be closed by the worker before any byte of the response,
  * while no byte of the body has been read, is retried once on a new connection.
  */
-export function exchange(req: ClientRequest, res: ClientResponse, target: UpstreamTarget, pool: UpstreamPool): Promise<ServeError | undefined> {
+export function exchange(req: ClientRequest, res: ClientResponse, target: UpstreamTarget, pool: UpstreamPool, done: (err: ServeError | undefined) => void): void {
   // The client left while the request waited (for a static file check, for an instance): its
   // close has already happened, so nothing is started for it.
-  if (res.destroyed) return Promise.resolve(undefined);
-  return new Promise((resolve) => new Exchange(req, res, target, pool, resolve).attempt(true));
+  if (res.destroyed) done(undefined);
+  else new Exchange(req, res, target, pool, done).attempt(true);
 }
 
 /** Ends an exchange whose worker did not start answering in time (a timer callback). */
@@ -164,7 +163,7 @@ class Exchange implements ResponseHandler, SocketUser {
   readonly #res: ClientResponse;
   readonly #target: UpstreamTarget;
   readonly #pool: UpstreamPool;
-  readonly #resolve: (err: ServeError | undefined) => void;
+  readonly #done: (err: ServeError | undefined) => void;
   #settled = false;
   /** Whether the response head arrived: from then on the worker is answering, and no timer runs. */
   #answered = false;
@@ -189,12 +188,12 @@ class Exchange implements ResponseHandler, SocketUser {
   /** A whole small body held back to go out in one write with the head. */
   #whole: Buffer | undefined;
 
-  constructor(req: ClientRequest, res: ClientResponse, target: UpstreamTarget, pool: UpstreamPool, resolve: (err: ServeError | undefined) => void) {
+  constructor(req: ClientRequest, res: ClientResponse, target: UpstreamTarget, pool: UpstreamPool, done: (err: ServeError | undefined) => void) {
     this.#req = req;
     this.#res = res;
     this.#target = target;
     this.#pool = pool;
-    this.#resolve = resolve;
+    this.#done = done;
     // 'close' comes once: a plain listener spares the wrapper `once` makes.
     res.on('close', this.#clientClosed);
   }
@@ -211,7 +210,7 @@ class Exchange implements ResponseHandler, SocketUser {
     if (this.#settled) return;
     this.#settled = true;
     clearTimeout(this.#timer);
-    this.#resolve(err);
+    this.#done(err);
   }
 
   #fail(code: 'ERR_UPSTREAM_BROKEN' | 'ERR_UPSTREAM_UNREACHABLE' | 'ERR_NO_RESOURCES', why: string): void {
@@ -333,11 +332,10 @@ class Exchange implements ResponseHandler, SocketUser {
 
   // ---- the response parser's events -----------------------------------------------------------
 
-  head(status: number, reason: string, raw: string[], length: number): void {
+  head(status: number, reason: string, headers: string[], length: number): void {
     this.#answered = true;
     clearTimeout(this.#timer);
     const res = this.#res;
-    const headers = endToEnd(raw);
     // A ServerResponse's own writeHead costs more than writing the head here (response-head.ts).
     const written = length >= 0 && res instanceof ServerResponse ? contentLengthHead(res, status, reason, headers, this.#target.responseHeaders) : undefined;
     if (written !== undefined) {
