@@ -219,7 +219,7 @@ export class ResponseParser {
       switch (colon - from) {
         case 14:
           if (name.toLowerCase() === 'content-length') {
-            if (!/^\d{1,15}$/.test(value) || (contentLength !== undefined && contentLength !== Number(value))) this.#fail(`invalid Content-Length ${JSON.stringify(value)}`);
+            if (!isLength(value) || (contentLength !== undefined && contentLength !== Number(value))) this.#fail(`invalid Content-Length ${JSON.stringify(value)}`);
             contentLength = Number(value);
           }
           break;
@@ -263,7 +263,7 @@ export class ResponseParser {
       dropLength = true;
       for (let i = raw.length - 2; i >= 0; i -= 2) if ((raw[i] as string).toLowerCase() === 'content-length') raw.splice(i, 2);
     }
-    this.#keepAlive = http10 ? connection.includes('keep-alive') : connection === '' || !connection.split(',').some((t) => t.trim() === 'close');
+    this.#keepAlive = http10 ? connection.includes('keep-alive') : connection === '' || connection === 'keep-alive,' || !connection.split(',').some((t) => t.trim() === 'close');
     const reason = statusEnd > 12 ? text.slice(13, statusEnd) : '';
     const noBody = this.#noBody || status === 204 || status === 304;
     this.#handler.head(status, reason, raw, !noBody && !transferEncoding && !dropLength ? (contentLength ?? -1) : -1);
@@ -286,6 +286,16 @@ export class ResponseParser {
       this.#state = 'until-close';
     }
   }
+}
+
+/** Whether `value` is a Content-Length: 1 to 15 digits (no sign, no spaces, nothing else). */
+function isLength(value: string): boolean {
+  if (value.length === 0 || value.length > 15) return false;
+  for (let i = 0; i < value.length; i++) {
+    const d = value.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return false;
+  }
+  return true;
 }
 
 /** Optional whitespace around a field value (RFC 9110 5.6.3): space and horizontal tab. */
