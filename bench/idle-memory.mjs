@@ -188,6 +188,7 @@ try {
 }
 
 if (process.exitCode === 1) process.exit();
+// In MiB (/proc's kB are KiB), printed as MB: GOAL_MB is in the same unit.
 const mb = (kb) => (kb / 1024).toFixed(1);
 const anchor = readings.get(ANCHOR_NAME);
 console.log(`idle resident memory (/proc/<pid>/status), ${process.version}, median of ${ROUNDS} starts`);

@@ -1,6 +1,7 @@
 /**
- * End to end: what a newcomer meets first. `--version` from a dist/ copied alone, and the
- * repository's own example workers answering like a well-behaved HTTP service.
+ * End to end: what a newcomer meets first. `--version` from a dist/ copied alone, the bundled
+ * dist/main.js, and the repository's own example workers answering like a well-behaved HTTP
+ * service.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -34,6 +35,32 @@ describe('the version', () => {
 
   test('dist/ says its files are ES modules (else Node parses each one twice, at a cost in memory)', () => {
     assert.deepEqual(JSON.parse(readFileSync(join(REPO, 'dist', 'package.json'), 'utf8')), { type: 'module' });
+  });
+});
+
+describe('dist/main.js, bundled by esbuild (scripts/bundle-main.mjs)', () => {
+  test('is one file: it imports Node built-ins only (lib/code-root.ts takes its folder for dist/)', () => {
+    const source = readFileSync(join(REPO, 'dist', 'main.js'), 'utf8');
+    const specifiers = [...source.matchAll(/^\s*(?:import|export)\b[^;]*?\bfrom\s+["']([^"']+)["']/gm), ...source.matchAll(/\bimport\(\s*["']([^"']+)["']\s*\)/g)].map((m) => m[1] as string);
+    assert.ok(specifiers.includes('node:http'), `the scan found ${specifiers.length} imports: it is broken`);
+    assert.deepEqual(specifiers.filter((spec) => !spec.startsWith('node:')), []);
+  });
+
+  test('the error classes keep their names (an error\'s name, in the log, is its class name)', () => {
+    // esbuild renames a top-level name that two modules share (ConfigError2), and TqError takes
+    // `name` from the class.
+    const source = readFileSync(join(REPO, 'dist', 'main.js'), 'utf8');
+    const classes = [...readFileSync(join(REPO, 'lib', 'errors.ts'), 'utf8').matchAll(/^export class (\w+)/gm)].map((m) => m[1] as string);
+    assert.ok(classes.length >= 5, `found ${classes.length} error classes: the scan is broken`);
+    for (const name of classes) assert.match(source, new RegExp(`\\b(?:${name} = class\\b|class ${name}\\b)`), `${name} keeps its name in the bundle`);
+  });
+
+  test('its source map names lib/*.ts, for stack traces under node --enable-source-maps', () => {
+    const source = readFileSync(join(REPO, 'dist', 'main.js'), 'utf8');
+    assert.match(source, /\n\/\/# sourceMappingURL=main\.js\.map\n$/);
+    const map = JSON.parse(readFileSync(join(REPO, 'dist', 'main.js.map'), 'utf8')) as { sources: string[] };
+    assert.ok(map.sources.includes('../lib/main.ts'));
+    assert.deepEqual(map.sources.filter((file) => !/^\.\.\/lib\/.+\.ts$/.test(file)), []);
   });
 });
 

@@ -7,10 +7,11 @@
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CODE_ROOT } from '../code-root.js';
 import { isExecutableFile } from './executable.js';
 
-/** tqserver's own `node_modules/.bin`: this file is `lib/config/` or `dist/config/` of the package. */
-const OWN_BIN = fileURLToPath(new URL('../../node_modules/.bin/', import.meta.url));
+/** tqserver's own `node_modules/.bin`: CODE_ROOT is the package's `dist/` (or `lib/`). */
+const OWN_BIN = fileURLToPath(new URL('../node_modules/.bin/', CODE_ROOT));
 
 /**
  * The places looked at, in order: each folder of `PATH`, then `<root>/node_modules/.bin`, then

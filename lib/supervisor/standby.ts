@@ -9,6 +9,7 @@
 import { closeSync, existsSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { CODE_ROOT } from '../code-root.js';
 import { SupervisorError } from '../errors.js';
 import { endGroup, killGroup, launch, type Launched, type LaunchPlan } from './launch.js';
 
@@ -18,8 +19,8 @@ import { endGroup, killGroup, launch, type Launched, type LaunchPlan } from './l
  */
 export type StandbyState = 'booting' | 'booted' | 'taken' | 'exited';
 
-/** The hook, next to this module in dist/. */
-const HOOK = new URL('./standby-hook.js', import.meta.url);
+/** The hook: a file of its own, dist/supervisor/standby-hook.js, not part of the dist/main.js bundle. */
+const HOOK = new URL('./supervisor/standby-hook.js', CODE_ROOT);
 let hookFound: boolean | undefined;
 
 /**
