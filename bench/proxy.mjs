@@ -102,7 +102,7 @@ const tq = row('tqserver, metrics on');
 console.log(`\nmetrics on / off: ${ratio.toFixed(3)}x (goal >= 0.97x); tqserver vs HAProxy: throughput ${(tq.rps / hap.rps).toFixed(2)}x (goal >= 0.6x), p99 ${(tq.p99 / hap.p99).toFixed(2)}x (goal <= 2x), CPU per request ${(tq.cpu / hap.cpu).toFixed(2)}x (goal <= 2x)`);
 console.log('(CPU counts one process per row: the worker alone in its row, the proxy process only in the others)');
 const rss = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
-console.log(`resident memory after the runs: tqserver (metrics on) ${rss(on.pid).toFixed(1)} MB, (metrics off) ${rss(off.pid).toFixed(1)} MB`);
+console.log(`resident memory after the runs: tqserver (metrics on) ${rss(on.pid).toFixed(1)} MiB, (metrics off) ${rss(off.pid).toFixed(1)} MiB`);
 for (const child of children) child.kill('SIGTERM');
 await Promise.all(children.filter((c) => c !== haproxy).map((c) => new Promise((r) => c.on('exit', r))));
 rmSync(dir, { recursive: true, force: true });
