@@ -14,26 +14,14 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te'
  */
 const NOT_NAMEABLE = new Set(['content-length', 'host']);
 
-/** The header names a Connection header lists, lower-cased. */
-function connectionTokens(raw: readonly string[]): Set<string> | undefined {
-  let tokens: Set<string> | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
-    if ((raw[i] as string).length === 10 && (raw[i] as string).toLowerCase() === 'connection') {
-      tokens ??= new Set();
-      for (const t of (raw[i + 1] as string).split(',')) {
-        const token = t.trim().toLowerCase();
-        if (!NOT_NAMEABLE.has(token)) tokens.add(token);
-      }
-    }
-  }
-  return tokens;
-}
-
 /**
- * The names that `connection`, the values of a message's Connection headers joined with commas,
- * lists beyond the hop-by-hop ones and those it may not name; undefined if none.
+ * The names that `connection` lists beyond the hop-by-hop ones and those it may not name,
+ * lower-cased; undefined if none. `connection` is the values of a message's Connection headers,
+ * each followed by a comma (as the response parser collects them, lower-cased or not).
  */
 export function connectionNamed(connection: string): Set<string> | undefined {
+  // What nearly every message says, if anything: nothing to split.
+  if (connection === '' || connection === 'keep-alive,') return undefined;
   let named: Set<string> | undefined;
   for (const t of connection.split(',')) {
     const token = t.trim().toLowerCase();
@@ -47,7 +35,11 @@ export function connectionNamed(connection: string): Set<string> | undefined {
  * and Host), and without any name in `drop` (lower-case). Never modifies `raw`.
  */
 export function endToEnd(raw: readonly string[], drop?: ReadonlySet<string>): string[] {
-  const named = connectionTokens(raw);
+  let connection = '';
+  for (let i = 0; i < raw.length; i += 2) {
+    if ((raw[i] as string).length === 10 && (raw[i] as string).toLowerCase() === 'connection') connection += `${raw[i + 1] as string},`;
+  }
+  const named = connectionNamed(connection);
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;

@@ -10,6 +10,9 @@
 import { UpstreamResponseError } from '../errors.js';
 import { connectionNamed, isFieldValue, isToken } from './headers.js';
 
+/** No bytes: what follows a response ended by the connection's close. */
+const NOTHING = Buffer.alloc(0);
+
 /** Largest response head accepted, like Node's default max header size. */
 export const MAX_HEAD_BYTES = 16 * 1024;
 
@@ -164,9 +167,9 @@ export class ResponseParser {
   /** The connection closed. Completes a close-delimited body; anything else unfinished throws. */
   close(): void {
     if (this.#state === 'until-close') {
+      // A body until the connection closes leaves nothing to reuse (#keepAlive is false).
       this.#state = 'done';
-      this.#ended = true;
-      this.#handler.end(false);
+      this.#end(NOTHING);
       return;
     }
     if (this.#state !== 'done') this.#fail('the connection closed before the response was complete');
@@ -250,7 +253,7 @@ export class ResponseParser {
       raw.push(name, value);
     }
     // Headers the worker named in Connection are hop-by-hop too (rare: most name none).
-    const named = connection === '' || connection === 'keep-alive,' ? undefined : connectionNamed(connection);
+    const named = connectionNamed(connection);
     if (named !== undefined) {
       for (let i = raw.length - 2; i >= 0; i -= 2) if (named.has((raw[i] as string).toLowerCase())) raw.splice(i, 2);
     }
