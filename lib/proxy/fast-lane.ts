@@ -63,8 +63,8 @@ export interface LaneContext {
   message(err: ServeError): string;
 }
 
-/** One client connection while the lane serves it; it takes part in forwarding each request (ForwardHooks). */
-export class LaneConnection implements ForwardHooks {
+/** One client connection while the lane serves it. */
+export class LaneConnection {
   readonly socket: Socket;
   readonly #socket: Socket;
   readonly #ctx: LaneContext;
@@ -86,6 +86,18 @@ export class LaneConnection implements ForwardHooks {
   #started = 0;
   /** The headers tqserver adds to its response. */
   #responseHeaders: readonly string[] = [];
+  /**
+   * How the request being served takes part in its forwarding: one object per connection, so a
+   * request costs no closure of its own.
+   */
+  readonly #hooks: ForwardHooks = {
+    responseHeaders: () => this.#responseHeaders,
+    another: () => this.#another(),
+    fail: (err) => this.#fail(err),
+    warn: (message) => this.#warn(message),
+    done: () => this.#done(),
+    crashed: (err) => this.#crashed(err),
+  };
 
   constructor(socket: Socket, ctx: LaneContext) {
     this.socket = socket;
@@ -174,11 +186,10 @@ export class LaneConnection implements ForwardHooks {
       this.#responseHeaders = ['X-Correlation-ID', correlationId];
       const requestHeaders = forwardedHeaders(req.headers, req.host, req.forwardedFor, this.#socket, correlationId, 0);
       const path = route.rest + (q < 0 ? '' : req.target.slice(q));
-      // The connection itself takes part in the forwarding (ForwardHooks): no closure per request.
-      forward(req, res, route.worker, instance, { path, headerTimeoutMs: this.#ctx.headerTimeoutMs(), requestHeaders, body: 0 }, this.#ctx.pool, this);
+      forward(req, res, route.worker, instance, { path, headerTimeoutMs: this.#ctx.headerTimeoutMs(), requestHeaders, body: 0 }, this.#ctx.pool, this.#hooks);
     } catch (err) {
       // This runs from a socket's event: nothing may throw out of it.
-      this.crashed(err as Error);
+      this.#crashed(err as Error);
     }
   }
 
@@ -196,13 +207,9 @@ export class LaneConnection implements ForwardHooks {
     this.#ctx.handOver(socket, unread);
   }
 
-  // ---- ForwardHooks: the request being served takes part in its forwarding ----------------------
+  // ---- the forwarding's hooks, for the request being served ---------------------------------------
 
-  responseHeaders(): readonly string[] {
-    return this.#responseHeaders;
-  }
-
-  another(): Upstream | undefined | Promise<Upstream | undefined> {
+  #another(): Upstream | undefined | Promise<Upstream | undefined> {
     const worker = this.#worker as BackendWorker;
     return worker.tryAcquire() ?? this.#waitForInstance(worker, this.#current as RawResponse);
   }
@@ -216,21 +223,21 @@ export class LaneConnection implements ForwardHooks {
     } catch (err) {
       if (abort.signal.aborted) return undefined;
       if (!(err instanceof ServeError)) throw err;
-      this.fail(err);
+      this.#fail(err);
       return undefined;
     }
   }
 
-  fail(err: ServeError): void {
+  #fail(err: ServeError): void {
     this.#error(this.#req as PlainRequest, this.#current as RawResponse, err, this.#responseHeaders);
   }
 
-  warn(message: string): void {
+  #warn(message: string): void {
     const req = this.#req as PlainRequest;
     this.#ctx.log.warn(`${req.method} ${req.target}: ${message}`);
   }
 
-  done(): void {
+  #done(): void {
     const req = this.#req as PlainRequest;
     const res = this.#current as RawResponse;
     const [bytesIn, bytesOut] = socketDelta(this.#socket);
@@ -241,12 +248,12 @@ export class LaneConnection implements ForwardHooks {
     this.#after(res);
   }
 
-  crashed(err: Error): void {
+  #crashed(err: Error): void {
     // Respond or destroy: an unexpected failure still ends the request and its connection.
     const req = this.#req;
     this.#ctx.log.error(`${req === undefined ? 'a fast-lane request' : `${req.method} ${req.target}`}: ${err.stack ?? err.message}`);
     this.#socket.destroy();
-    if (req !== undefined) this.done();
+    if (req !== undefined) this.#done();
   }
 
   /**
