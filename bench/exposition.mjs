@@ -90,9 +90,17 @@ async function benchRender() {
   });
   const lines = renderText(ours.collect()).split('\n').filter((l) => l && !l.startsWith('#')).length;
   const REPS = 20;
-  const oursNs = await time(() => { for (let i = 0; i < REPS; i++) renderText(ours.collect()); }, REPS);
-  const theirsNs = await time(async () => { for (let i = 0; i < REPS; i++) await theirs.metrics(); }, REPS);
-  return { name: `render text 0.0.4 (${lines} series lines)`, unit: 'ms/render', ours: oursNs / 1e6, theirs: theirsNs / 1e6 };
+  // What a scrape sends is bytes. Our text is a rope of small strings until something joins it,
+  // which costs about as much as rendering it; prom-client's is joined already. So the row with
+  // the target times both up to a Buffer; the string row shows how much of ours is the joining.
+  const oursNs = await time(() => { for (let i = 0; i < REPS; i++) Buffer.from(renderText(ours.collect()), 'utf8'); }, REPS);
+  const theirsNs = await time(async () => { for (let i = 0; i < REPS; i++) Buffer.from(await theirs.metrics(), 'utf8'); }, REPS);
+  const oursStringNs = await time(() => { for (let i = 0; i < REPS; i++) renderText(ours.collect()); }, REPS);
+  const theirsStringNs = await time(async () => { for (let i = 0; i < REPS; i++) await theirs.metrics(); }, REPS);
+  return [
+    { name: `render text 0.0.4 to bytes, as a scrape sends it (${lines} series lines)`, unit: 'ms/render', ours: oursNs / 1e6, theirs: theirsNs / 1e6 },
+    { name: 'the same to a string only (ours not yet joined: no target)', unit: 'ms/string', ours: oursStringNs / 1e6, theirs: theirsStringNs / 1e6 },
+  ];
 }
 
 /** Heap per series, measured in a fresh process per implementation (see heap child below). */
@@ -123,7 +131,7 @@ async function heapChild(impl) {
 
 const TARGETS = {
   'ns/op': 10, // ours at least 10x faster (DESIGN.md, issue 9)
-  'ms/render': 20,
+  'ms/render': 20, // rendering ~8,000 series at least 20x faster (DESIGN.md)
   bytes: 1, // no more than prom-client's
 };
 
@@ -132,17 +140,18 @@ if (process.argv[2] === '--heap-child') {
 } else {
   if (typeof global.gc !== 'function') throw new Error('run with node --expose-gc (npm run bench does)');
   console.log(`tqserver metrics core vs prom-client ${JSON.parse((await import('node:fs')).readFileSync(new URL('../node_modules/prom-client/package.json', import.meta.url))).version}, node ${process.version}, median of ${ROUNDS} rounds`);
-  const rows = [await benchInc(), await benchObserve(), await benchRender(), benchHeap()];
+  const rows = [await benchInc(), await benchObserve(), ...(await benchRender()), benchHeap()];
   let failed = 0;
   console.log('\n| workload | unit | tqserver | prom-client | ratio (prom-client / tqserver) | target |');
   console.log('| --- | --- | ---: | ---: | ---: | ---: |');
   for (const r of rows) {
     const ratio = r.theirs / r.ours;
     const target = TARGETS[r.unit];
-    const ok = ratio >= target;
+    const ok = target === undefined || ratio >= target;
     if (!ok) failed++;
     const fmt = (v) => (v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(2) : v.toFixed(3));
-    console.log(`| ${r.name} | ${r.unit} | ${fmt(r.ours)} | ${fmt(r.theirs)} | ${ratio.toFixed(1)}x | >= ${target}x ${ok ? 'met' : 'MISSED'} |`);
+    const verdict = target === undefined ? '-' : `>= ${target}x ${ok ? 'met' : 'MISSED'}`;
+    console.log(`| ${r.name} | ${r.unit === 'ms/string' ? 'ms/render' : r.unit} | ${fmt(r.ours)} | ${fmt(r.theirs)} | ${ratio.toFixed(1)}x | ${verdict} |`);
   }
   console.log(failed === 0 ? '\nall targets met' : `\n${failed} target(s) missed`);
 }

@@ -5,7 +5,12 @@ import { normaliseRoute } from '../lib/config/index.js';
 import { acceptKey, endToEnd, methodLabel, resolvePublicPath, Router, validCorrelationId, escapeHtml } from '../lib/proxy/index.js';
 import { connectionCap, descriptorsNeeded } from '../lib/proxy/fd-limit.js';
 import { frame } from '../lib/proxy/live-reload.js';
-import { authorized, requestedFormat, sameSecret } from '../lib/proxy/metrics-endpoint.js';
+import { authorized, createMetricsHandler, requestedFormat, sameSecret } from '../lib/proxy/metrics-endpoint.js';
+import { createServer, request, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { gunzipSync } from 'node:zlib';
+import { Registry, renderOpenMetrics, renderText } from '../lib/exposition/index.js';
+import { createLogger } from '../lib/log.js';
 
 describe('router', () => {
   const router = new Router(['/', '/api', '/api/v2', '/apidocs'].map((prefix) => ({ prefix, target: prefix })));
@@ -104,6 +109,53 @@ describe('metrics endpoint helpers', () => {
     assert.equal(requestedFormat('/metrics?format=openmetrics', undefined), 'openmetrics');
     assert.equal(requestedFormat('/metrics?format=text', 'application/openmetrics-text'), 'text');
     assert.equal(requestedFormat('/metrics?format=bogus', 'application/openmetrics-text'), 'openmetrics');
+  });
+});
+
+describe('metrics endpoint bytes', () => {
+  /** GET or HEAD of `path` on a server at `port`: status, headers and the raw body. */
+  function get(port: number, method: string, headers: Record<string, string>): Promise<{ headers: IncomingHttpHeaders; body: Buffer }> {
+    return new Promise((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, path: '/metrics', method, headers, agent: false }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ headers: res.headers, body: Buffer.concat(chunks) }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  test('a body with non-ASCII label values: Content-Length counts UTF-8 bytes, plain, gzip and HEAD alike; each scrape is timed', async () => {
+    const registry = new Registry();
+    const c = registry.counter({ name: 'units_total', help: 'Größe of things, 日本.', labelNames: ['name'] as const });
+    c.labels('wörd').inc(3);
+    c.labels('日本語').inc(1);
+    c.labels('plain').inc(2);
+    const timed: [string, number][] = [];
+    const handler = createMetricsHandler({ registry, auth: () => undefined, log: createLogger({ quiet: true, file: null, write: () => {} }), scraped: (format, seconds) => timed.push([format, seconds]) });
+    const server = createServer(handler).listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const expected = Buffer.from(renderText(registry.collect()), 'utf8');
+      assert.ok(expected.length > renderText(registry.collect()).length, 'the body has multi-byte characters');
+      const plain = await get(port, 'GET', {});
+      assert.equal(Number(plain.headers['content-length']), expected.length);
+      assert.deepEqual(plain.body, expected);
+      const gz = await get(port, 'GET', { 'Accept-Encoding': 'gzip' });
+      assert.equal(Number(gz.headers['content-length']), gz.body.length);
+      assert.deepEqual(gunzipSync(gz.body), expected);
+      const head = await get(port, 'HEAD', {});
+      assert.equal(Number(head.headers['content-length']), expected.length);
+      assert.equal(head.body.length, 0);
+      const om = await get(port, 'GET', { Accept: 'application/openmetrics-text; version=1.0.0' });
+      assert.deepEqual(om.body, Buffer.from(renderOpenMetrics(registry.collect()), 'utf8'));
+      assert.deepEqual(timed.map(([format]) => format), ['text', 'text', 'text', 'openmetrics']);
+      for (const [, seconds] of timed) assert.ok(seconds > 0 && seconds < 10, String(seconds));
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
 
