@@ -166,7 +166,7 @@ export function createServerMetrics(registry: Registry, buckets: readonly number
   const scrapes = registry.counter({ name: 'tqserver_metrics_scrapes_total', help: 'Scrapes of the metrics endpoint answered, by format served (text or openmetrics).', labelNames: ['format'] as const });
   scrapes.labels('text');
   scrapes.labels('openmetrics');
-  const renderSeconds = registry.gauge({ name: 'tqserver_metrics_render_duration_seconds', help: 'Time the previous scrape took to collect the metrics, render them and encode them to bytes, in seconds.' });
+  const renderSeconds = registry.gauge({ name: 'tqserver_metrics_render_duration_seconds', help: 'Time the previous scrape kept the event loop busy collecting the metrics, rendering them and encoding them to bytes, in seconds (a large scrape runs in slices, with other work between them; this adds up the slices).' });
 
   let workers = new Set<string>();
   let recording = true;

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatGoFloat, Registry, renderOpenMetrics, renderText, type Snapshot } from '../lib/exposition/index.js';
+import { formatGoFloat, Registry, renderOpenMetrics, renderPieces, renderText, type Snapshot } from '../lib/exposition/index.js';
 import { parseSamples, sampleKey } from './helpers/parse-text.js';
 import { assertPromtoolClean, promtoolOrSkip } from './helpers/promtool.js';
 import { prng } from './helpers/prng.js';
@@ -106,6 +106,30 @@ test('300 random registries read back to exactly the values recorded', () => {
     }
     const om = renderOpenMetrics(snapshot);
     assert.ok(om.endsWith('# EOF\n') && !om.includes('\n\n') && !/ \n/.test(om), `seed ${seed}: OpenMetrics layout`);
+  }
+});
+
+test('rendered in pieces, 300 random registries join to exactly the whole rendering, and no piece runs long', () => {
+  /** Sample lines in a rendering: every line that is not a comment. */
+  const sampleLines = (text: string): number => text.split('\n').filter((line) => line !== '' && !line.startsWith('#')).length;
+  for (const seed of SEEDS) {
+    const snapshot = randomRegistry(seed).registry.collect();
+    // The most lines one series writes: a histogram's buckets, +Inf, _sum and _count.
+    const longest = Math.max(1, ...snapshot.families.map((f) => (f.type === 'histogram' ? f.bounds.length + 3 : 1)));
+    const series = snapshot.families.reduce((n, f) => n + f.series.length, 0);
+    for (const per of [1, 3, 16, 1000]) {
+      for (const [format, whole] of [['text', renderText(snapshot)], ['openmetrics', renderOpenMetrics(snapshot)]] as const) {
+        const pieces = [...renderPieces(snapshot, format, per)];
+        assert.equal(pieces.join(''), whole, `seed ${seed}, ${format}, ${per} lines a piece`);
+        for (const piece of pieces) {
+          assert.ok(piece.endsWith('\n'), `seed ${seed}: a piece that ends inside a line`);
+          assert.ok(sampleLines(piece) < per + longest, `seed ${seed}, ${format}: a piece of ${sampleLines(piece)} lines for ${per}`);
+        }
+        // One line a piece: a piece per series, so a cut falls only where a series ends, never
+        // among a histogram's lines (and OpenMetrics' # EOF is a piece of its own).
+        if (per === 1) assert.equal(pieces.length, series + (format === 'openmetrics' ? 1 : 0), `seed ${seed}, ${format}: pieces`);
+      }
+    }
   }
 });
 

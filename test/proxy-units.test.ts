@@ -9,7 +9,7 @@ import { authorized, createMetricsHandler, requestedFormat, sameSecret } from '.
 import { createServer, request, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
-import { Registry, renderOpenMetrics, renderText } from '../lib/exposition/index.js';
+import { LINES_PER_PIECE, Registry, renderOpenMetrics, renderText } from '../lib/exposition/index.js';
 import { createLogger } from '../lib/log.js';
 
 describe('router', () => {
@@ -155,6 +155,67 @@ describe('metrics endpoint bytes', () => {
       for (const [, seconds] of timed) assert.ok(seconds > 0 && seconds < 10, String(seconds));
     } finally {
       await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
+
+describe('metrics endpoint slices', () => {
+  test('a large scrape is rendered in slices with the event loop free between them, and answers the whole of one snapshot', async () => {
+    const registry = new Registry();
+    const c = registry.counter({ name: 'slices_total', help: 'Many series.', labelNames: ['route', 'code'] as const });
+    for (let r = 0; r < 100; r++) for (let k = 0; k < 100; k++) c.labels(`/route/${r}`, String(200 + k)).inc(r * k + 1);
+    const expected = Buffer.from(renderText(registry.collect()), 'utf8');
+    assert.equal(LINES_PER_PIECE, 1000);
+    // Turns of the event loop, counted by a chain of setImmediate callbacks.
+    let turns = 0;
+    let counting = true;
+    const count = (): void => {
+      turns++;
+      if (counting) setImmediate(count);
+    };
+    setImmediate(count);
+    const serve = async (sliceMs: number): Promise<{ body: Buffer; turns: number }> => {
+      let during = -1;
+      const handler = createMetricsHandler({ registry, auth: () => undefined, log: createLogger({ quiet: true, file: null, write: () => {} }), sliceMs });
+      const server = createServer((req, res) => {
+        const at = turns;
+        const writeHead = res.writeHead.bind(res) as (...args: unknown[]) => typeof res;
+        res.writeHead = ((...args: unknown[]) => {
+          during = turns - at;
+          return writeHead(...args);
+        }) as typeof res.writeHead;
+        handler(req, res);
+        // A series of the last piece moves once the scrape has begun: a scrape answers the
+        // moment it began (its snapshot), however many slices it takes.
+        c.labels('/route/99', '299').inc(1000);
+      }).listen(0, '127.0.0.1');
+      await new Promise((resolve) => server.once('listening', resolve));
+      try {
+        const port = (server.address() as AddressInfo).port;
+        const body = await new Promise<Buffer>((resolve, reject) => {
+          request({ host: '127.0.0.1', port, path: '/metrics', agent: false }, (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (x: Buffer) => chunks.push(x));
+            res.on('end', () => resolve(Buffer.concat(chunks)));
+          }).on('error', reject).end();
+        });
+        return { body, turns: during };
+      } finally {
+        await new Promise((resolve) => server.close(resolve));
+      }
+    };
+    try {
+      const whole = await serve(1e9);
+      assert.deepEqual(whole.body, expected);
+      assert.equal(whole.turns, 0, 'rendered in one go when the slice is long enough');
+      const before = Buffer.from(renderText(registry.collect()), 'utf8');
+      assert.notDeepEqual(before, expected, 'the series moved after the first scrape');
+      const sliced = await serve(0);
+      // Ten pieces of 1,000 lines, one slice each: the loop turned between every two.
+      assert.ok(sliced.turns >= 9, `the event loop turned ${sliced.turns} times during the scrape`);
+      assert.deepEqual(sliced.body, before);
+    } finally {
+      counting = false;
     }
   });
 });

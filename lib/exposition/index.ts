@@ -25,5 +25,6 @@ export {
 export { renderText, TEXT_CONTENT_TYPE } from './render-text.js';
 export { renderOpenMetrics, OPENMETRICS_CONTENT_TYPE } from './render-openmetrics.js';
 export { acceptsGzip, contentType, negotiateFormat, render, type ExpositionFormat } from './negotiate.js';
+export { LINES_PER_PIECE, renderPieces } from './render-pieces.js';
 export { escapeHelpOpenMetrics, escapeHelpText, escapeLabelValue } from './escape.js';
 export { formatCanonicalFloat, formatGoFloat, formatValue } from './numbers.js';

@@ -22,10 +22,15 @@ export function renderOpenMetrics(snapshot: Snapshot): string {
   let out = '';
   for (const family of snapshot.families) {
     if (family.series.length === 0) continue;
-    const name = metadataName(family);
-    const type = family.type === 'untyped' ? 'unknown' : family.type;
-    out += '# TYPE ' + name + ' ' + type + '\n# HELP ' + name + ' ' + escapeHelpOpenMetrics(family.help) + '\n';
+    out += openMetricsMetadata(family);
     out += writeSamples(family, formatCanonicalFloat);
   }
   return out + '# EOF\n';
+}
+
+/** The `# TYPE` and `# HELP` lines of a family in OpenMetrics 1.0. */
+export function openMetricsMetadata(family: FamilySnapshot): string {
+  const name = metadataName(family);
+  const type = family.type === 'untyped' ? 'unknown' : family.type;
+  return '# TYPE ' + name + ' ' + type + '\n# HELP ' + name + ' ' + escapeHelpOpenMetrics(family.help) + '\n';
 }

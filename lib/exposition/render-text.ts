@@ -2,7 +2,7 @@
 import { escapeHelpText } from './escape.js';
 import { formatGoFloat } from './numbers.js';
 import { writeSamples } from './samples.js';
-import type { Snapshot } from './snapshot.js';
+import type { FamilySnapshot, Snapshot } from './snapshot.js';
 
 /** The Content-Type of {@link renderText}'s output. */
 export const TEXT_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -17,8 +17,13 @@ export function renderText(snapshot: Snapshot): string {
   let out = '';
   for (const family of snapshot.families) {
     if (family.series.length === 0) continue;
-    out += '# HELP ' + family.name + ' ' + escapeHelpText(family.help) + '\n# TYPE ' + family.name + ' ' + family.type + '\n';
+    out += textMetadata(family);
     out += writeSamples(family, formatGoFloat);
   }
   return out;
+}
+
+/** The `# HELP` and `# TYPE` lines of a family in text 0.0.4. */
+export function textMetadata(family: FamilySnapshot): string {
+  return '# HELP ' + family.name + ' ' + escapeHelpText(family.help) + '\n# TYPE ' + family.name + ' ' + family.type + '\n';
 }

@@ -6,7 +6,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ListenAddress, MetricsAuth } from '../config/index.js';
-import { acceptsGzip, contentType, negotiateFormat, render, type ExpositionFormat } from '../exposition/negotiate.js';
+import { acceptsGzip, contentType, negotiateFormat, type ExpositionFormat } from '../exposition/negotiate.js';
+import { renderPieces } from '../exposition/render-pieces.js';
 import type { Registry } from '../exposition/registry.js';
 import { nodeCrypto } from '../lazy-crypto.js';
 import type { Logger } from '../log.js';
@@ -20,9 +21,21 @@ export interface MetricsEndpointOptions {
   readonly registry: Registry;
   readonly auth: () => MetricsAuth | undefined;
   readonly log: Logger;
-  /** Told about each answered scrape: the format served and how long it took to collect, render and encode. */
+  /**
+   * Told about each answered scrape: the format served and how long it kept the event loop busy
+   * collecting, rendering and encoding (the slices added up, not the waits between them).
+   */
   readonly scraped?: (format: ExpositionFormat, seconds: number) => void;
+  /** How long a slice of rendering runs before the event loop gets a turn, in ms (default SLICE_MS). */
+  readonly sliceMs?: number;
 }
+
+/**
+ * How long a scrape renders before it lets the event loop serve other work, in ms. A slice ends
+ * after the piece that crosses it (about 1,000 lines, well under a millisecond), so this bounds
+ * what a scrape adds to a proxied request's latency.
+ */
+export const SLICE_MS = 2;
 
 /**
  * The format for a request: `?format=text` or `?format=openmetrics` overrides `Accept` (a
@@ -80,43 +93,83 @@ export function createMetricsHandler(options: MetricsEndpointOptions): (req: Inc
       return;
     }
     const format = requestedFormat(req.url, req.headers.accept);
-    const started = process.hrtime.bigint();
-    let body: Buffer;
+    const sliceNs = BigInt(Math.round((options.sliceMs ?? SLICE_MS) * 1e6));
+    const failed = (err: Error): void => {
+      options.log.error(`metrics: collecting failed: ${err.message}`);
+      res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`An error has occurred while collecting metrics:\n\n${err.message}\n`);
+    };
+    // Collected at once (the snapshot is the moment of the scrape), then rendered and encoded in
+    // slices: a slice ends once it has run sliceMs, and the event loop serves whatever waits
+    // before the next one. A registry of a few thousand series takes one slice.
+    let busyNs = 0n;
+    let started = process.hrtime.bigint();
+    let pieces: Generator<string, void, undefined>;
     try {
-      // Timed until it is bytes: the rendered text is a rope of small strings, and joining and
-      // encoding it costs about as much again as rendering it (docs/performance.md).
-      body = Buffer.from(render(options.registry.collect(), format), 'utf8');
-      options.scraped?.(format, Number(process.hrtime.bigint() - started) / 1e9);
+      pieces = renderPieces(options.registry.collect(), format);
     } catch (err) {
-      options.log.error(`metrics: collecting failed: ${(err as Error).message}`);
-      res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`An error has occurred while collecting metrics:\n\n${(err as Error).message}\n`);
+      failed(err as Error);
       return;
     }
-    const headers: Record<string, string | number> = {
-      'Content-Type': contentType(format),
-      'Cache-Control': 'no-store',
-      Vary: 'Accept, Accept-Encoding',
-    };
-    const send = (payload: Buffer): void => {
-      headers['Content-Length'] = payload.length;
-      res.writeHead(200, headers);
-      res.end(req.method === 'HEAD' ? undefined : payload);
-    };
-    if (!acceptsGzip(req.headers['accept-encoding'])) {
-      send(body);
-      return;
-    }
-    void (zlib ??= import('node:zlib')).then(({ gzip }) =>
-      gzip(body, (err, compressed) => {
-        if (err !== null) {
-          send(body);
-          return;
+    const chunks: Buffer[] = [];
+    const slice = (): void => {
+      // A client that left gets nothing more rendered for it.
+      if (res.destroyed) return;
+      let done = false;
+      try {
+        for (;;) {
+          const next = pieces.next();
+          if (next.done === true) {
+            done = true;
+            break;
+          }
+          chunks.push(Buffer.from(next.value, 'utf8'));
+          if (process.hrtime.bigint() - started >= sliceNs) break;
         }
-        headers['Content-Encoding'] = 'gzip';
-        send(compressed);
-      }),
-    );
+      } catch (err) {
+        failed(err as Error);
+        return;
+      }
+      busyNs += process.hrtime.bigint() - started;
+      if (!done) {
+        setImmediate(() => {
+          started = process.hrtime.bigint();
+          slice();
+        });
+        return;
+      }
+      options.scraped?.(format, Number(busyNs) / 1e9);
+      respond(req, res, format, chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks));
+    };
+    slice();
   };
+}
+
+/** Sends a rendered scrape: gzip when the client accepts it (compressed off the event loop). */
+function respond(req: IncomingMessage, res: ServerResponse, format: ExpositionFormat, body: Buffer): void {
+  const headers: Record<string, string | number> = {
+    'Content-Type': contentType(format),
+    'Cache-Control': 'no-store',
+    Vary: 'Accept, Accept-Encoding',
+  };
+  const send = (payload: Buffer): void => {
+    headers['Content-Length'] = payload.length;
+    res.writeHead(200, headers);
+    res.end(req.method === 'HEAD' ? undefined : payload);
+  };
+  if (!acceptsGzip(req.headers['accept-encoding'])) {
+    send(body);
+    return;
+  }
+  void (zlib ??= import('node:zlib')).then(({ gzip }) =>
+    gzip(body, (err, compressed) => {
+      if (err !== null) {
+        send(body);
+        return;
+      }
+      headers['Content-Encoding'] = 'gzip';
+      send(compressed);
+    }),
+  );
 }
 
 /** The endpoint settings a reload applies at once: the metrics block without its buckets. */
