@@ -3,7 +3,7 @@
 // wrk drives requests through it to a worker, and a separate process scrapes /metrics every
 // 250 ms. Reported: render time (as the endpoint measured it), event-loop delay in this process
 // (1 ms resolution), and wrk's throughput and latency, with and without scraping.
-// Usage: npm run bench:scrape (needs wrk, Debian package wrk). Bounded: two 8 s phases on loopback.
+// Usage: npm run bench:scrape (needs wrk, Debian package wrk). Bounded: three 8 s phases on loopback.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
