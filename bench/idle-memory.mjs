@@ -206,4 +206,9 @@ for (const [name, phases] of readings) {
     console.log(`| ${name} | ${phase} | ${mib(total)} | ${mib(median(xs.map((r) => r.anon)))} | ${mib(median(xs.map((r) => r.file)))} | ${ratio}x |`);
   }
 }
-console.log(`\ngoal: tqserver VmRSS < ${GOAL_MIB} MiB once idle`);
+const ours = readings.get('tqserver');
+const verdicts = PHASES.filter((phase) => ours[phase].length > 0).map((phase) => {
+  const total = median(ours[phase].map((r) => r.total)) / 1024;
+  return `${phase} ${total < GOAL_MIB ? 'met' : 'MISSED'}`;
+});
+console.log(`\ngoal: tqserver VmRSS < ${GOAL_MIB} MiB once idle: ${verdicts.join(', ')}`);
