@@ -18,6 +18,9 @@ async function time(fn, ops) {
   await fn();
   const samples = [];
   for (let r = 0; r < ROUNDS; r++) {
+    // Each round starts from a collected heap, so that a round does not pay for the garbage of
+    // the one before (large encoded bodies made some rounds of either side pay for a full GC).
+    global.gc();
     const t0 = process.hrtime.bigint();
     await fn();
     samples.push(Number(process.hrtime.bigint() - t0) / ops);

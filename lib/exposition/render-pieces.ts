@@ -1,14 +1,14 @@
 /**
- * A rendering in pieces, for a writer that gives its event loop back between them: a scrape of
- * tens of thousands of series takes tens of milliseconds to render and encode, and a server
- * that does it in one go answers nothing else for that long.
+ * The one writer of both formats, in pieces: `renderText` and `renderOpenMetrics` take it whole,
+ * and an endpoint can take it piece by piece, giving its event loop back between them (a scrape
+ * of tens of thousands of series takes tens of milliseconds to render and encode, and a server
+ * that does it in one go answers nothing else for that long).
  */
+import { escapeHelpOpenMetrics, escapeHelpText } from './escape.js';
 import type { ExpositionFormat } from './negotiate.js';
 import { formatCanonicalFloat, formatGoFloat } from './numbers.js';
-import { openMetricsMetadata } from './render-openmetrics.js';
-import { textMetadata } from './render-text.js';
 import { writeSamples } from './samples.js';
-import type { Snapshot } from './snapshot.js';
+import type { FamilySnapshot, Snapshot } from './snapshot.js';
 
 /** Sample lines in a piece unless told otherwise: about 70 KB of text, well under a millisecond to render. */
 export const LINES_PER_PIECE = 1000;
@@ -43,4 +43,26 @@ export function* renderPieces(snapshot: Snapshot, format: ExpositionFormat, line
   }
   if (openMetrics) out += '# EOF\n';
   if (out !== '') yield out;
+}
+
+/** `snapshot` in `format` as one string: one piece of unbounded length. */
+export function renderWhole(snapshot: Snapshot, format: ExpositionFormat): string {
+  let out = '';
+  for (const piece of renderPieces(snapshot, format, Infinity)) out += piece;
+  return out;
+}
+
+/** The `# HELP` and `# TYPE` lines of a family in text 0.0.4 (a counter's name carries `_total`). */
+function textMetadata(family: FamilySnapshot): string {
+  return '# HELP ' + family.name + ' ' + escapeHelpText(family.help) + '\n# TYPE ' + family.name + ' ' + family.type + '\n';
+}
+
+/**
+ * The `# TYPE` and `# HELP` lines of a family in OpenMetrics 1.0: the family named without a
+ * counter's `_total` (its samples keep it), `untyped` as `unknown`.
+ */
+function openMetricsMetadata(family: FamilySnapshot): string {
+  const name = family.type === 'counter' && family.name.endsWith('_total') ? family.name.slice(0, -'_total'.length) : family.name;
+  const type = family.type === 'untyped' ? 'unknown' : family.type;
+  return '# TYPE ' + name + ' ' + type + '\n# HELP ' + name + ' ' + escapeHelpOpenMetrics(family.help) + '\n';
 }
