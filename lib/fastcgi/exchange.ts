@@ -6,6 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { OWN_LIMIT_CODES, ServeError } from '../errors.js';
+import { HOP_BY_HOP, isLength } from '../proxy/headers.js';
 import { CgiResponseParser } from './cgi-response.js';
 import type { FastCgiPool, PooledConnection } from './connection-pool.js';
 import { FastCgiProtocolError } from './errors.js';
@@ -15,12 +16,6 @@ import { RecordParser } from './record-parser.js';
 
 /** The only request id used: php-fpm does not multiplex a connection (FCGI_MPXS_CONNS is 0). */
 const REQUEST_ID = 1;
-
-/**
- * Response headers that describe the connection, not the response (RFC 9110 7.6.1): a CGI
- * script must not send them (RFC 3875 6.3.4), and Node frames the response itself.
- */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
 
 /** What one exchange needs. */
@@ -54,10 +49,12 @@ function responseHead(status: number, raw: readonly string[]): { headers: string
     const name = raw[i] as string;
     const value = raw[i + 1] as string;
     const lower = name.toLowerCase();
+    // They describe the connection, not the response (RFC 9110 7.6.1): a CGI script must not
+    // send them (RFC 3875 6.3.4), and Node frames the response itself.
     if (HOP_BY_HOP.has(lower)) continue;
     if (lower === 'content-length') {
       // RFC 9110 8.6: one decimal length; repeats must agree, or the framing is ambiguous.
-      if (!/^[0-9]{1,15}$/.test(value) || (length !== undefined && length !== Number(value))) throw new FastCgiProtocolError(`invalid Content-Length ${JSON.stringify(value)}`);
+      if (!isLength(value) || (length !== undefined && length !== Number(value))) throw new FastCgiProtocolError(`invalid Content-Length ${JSON.stringify(value)}`);
       if (length !== undefined || status === 204) continue;
       length = Number(value);
     }

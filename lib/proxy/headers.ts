@@ -5,7 +5,27 @@
  */
 
 /** Hop-by-hop headers (RFC 9110 7.6.1, plus the non-standard Keep-Alive and Proxy-Connection). */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+export const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+
+/** The lengths of those names: a name of any other length is told apart without lower-casing it. */
+const HOP_BY_HOP_LENGTHS: ReadonlySet<number> = new Set([...HOP_BY_HOP].map((name) => name.length));
+
+/** `name` lower-cased if it is a hop-by-hop header, else undefined. */
+export function hopByHop(name: string): string | undefined {
+  if (!HOP_BY_HOP_LENGTHS.has(name.length)) return undefined;
+  const lower = name.toLowerCase();
+  return HOP_BY_HOP.has(lower) ? lower : undefined;
+}
+
+/** Whether `value` is a Content-Length (RFC 9110 8.6): 1 to 15 digits, no sign, no spaces, nothing else. */
+export function isLength(value: string): boolean {
+  if (value.length === 0 || value.length > 15) return false;
+  for (let i = 0; i < value.length; i++) {
+    const d = value.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return false;
+  }
+  return true;
+}
 
 /**
  * Headers that a Connection header can never remove: the ones that frame the message and name

@@ -8,7 +8,7 @@
  */
 
 import { UpstreamResponseError } from '../errors.js';
-import { connectionNamed, isFieldValue, isToken } from './headers.js';
+import { connectionNamed, hopByHop, isFieldValue, isLength, isToken } from './headers.js';
 
 /** No bytes: what follows a response ended by the connection's close. */
 const NOTHING = Buffer.alloc(0);
@@ -217,37 +217,20 @@ export class ResponseParser {
       if (!isFieldValue(text, start, end)) this.#fail(`invalid header line ${JSON.stringify(text.slice(from, Math.min(eol, from + 100)))}`);
       const name = text.slice(from, colon);
       const value = text.slice(start, end);
-      // Only a few names matter here (the framing, and the hop-by-hop ones that are dropped);
-      // the length check spares most headers a lower-casing.
-      switch (colon - from) {
-        case 14:
-          if (name.toLowerCase() === 'content-length') {
-            if (!isLength(value) || (contentLength !== undefined && contentLength !== Number(value))) this.#fail(`invalid Content-Length ${JSON.stringify(value)}`);
-            contentLength = Number(value);
-          }
-          break;
-        case 17:
-          if (name.toLowerCase() === 'transfer-encoding') {
+      if (colon - from === 14 && name.toLowerCase() === 'content-length') {
+        if (!isLength(value) || (contentLength !== undefined && contentLength !== Number(value))) this.#fail(`invalid Content-Length ${JSON.stringify(value)}`);
+        contentLength = Number(value);
+      } else {
+        const hop = hopByHop(name);
+        if (hop !== undefined) {
+          // Dropped, as every hop-by-hop header is; the framing and the connection's fate are read first.
+          if (hop === 'transfer-encoding') {
             transferEncoding = true;
             chunked = value.toLowerCase().split(',').map((t) => t.trim()).at(-1) === 'chunked';
-            continue;
-          }
-          break;
-        case 10: {
-          const lower = name.toLowerCase();
-          if (lower === 'connection') {
+          } else if (hop === 'connection') {
             connection += `${value.toLowerCase()},`;
-            continue;
           }
-          if (lower === 'keep-alive') continue;
-          break;
-        }
-        case 2:
-        case 7:
-        case 16: {
-          const lower = name.toLowerCase();
-          if (lower === 'te' || lower === 'trailer' || lower === 'upgrade' || lower === 'proxy-connection') continue;
-          break;
+          continue;
         }
       }
       raw.push(name, value);
@@ -289,16 +272,6 @@ export class ResponseParser {
       this.#state = 'until-close';
     }
   }
-}
-
-/** Whether `value` is a Content-Length: 1 to 15 digits (no sign, no spaces, nothing else). */
-function isLength(value: string): boolean {
-  if (value.length === 0 || value.length > 15) return false;
-  for (let i = 0; i < value.length; i++) {
-    const d = value.charCodeAt(i) - 48;
-    if (d < 0 || d > 9) return false;
-  }
-  return true;
 }
 
 /** Optional whitespace around a field value (RFC 9110 5.6.3): space and horizontal tab. */
