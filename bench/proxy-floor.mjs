@@ -70,7 +70,7 @@ const HTTP = `import { createServer } from 'node:http';
 const { exchange, UpstreamPool } = await import(${JSON.stringify(upstreamModule)});
 const pool = new UpstreamPool();
 createServer((req, res) => {
-  void exchange(req, res, { port: ${PORTS.worker}, path: req.url, headerTimeoutMs: 0, requestHeaders: ['Host', req.headers.host ?? 'x'], responseHeaders: [], body: 0 }, pool, () => {});
+  exchange(req, res, { path: req.url, headerTimeoutMs: 0, requestHeaders: ['Host', req.headers.host ?? 'x'], body: 0 }, ${PORTS.worker}, [], pool, () => {});
 }).listen(${PORTS.http}, '127.0.0.1', () => console.log('ready'));
 `;
 

@@ -10,7 +10,7 @@
  */
 import type { ServeError } from '../errors.js';
 import type { BackendWorker, Upstream } from './backend.js';
-import { exchange, type ClientRequest, type ClientResponse, type UpstreamPool, type UpstreamTarget } from './upstream.js';
+import { exchange, type ClientRequest, type ClientResponse, type UpstreamPool, type UpstreamRequest } from './upstream.js';
 
 /** How the caller takes part. */
 export interface ForwardHooks {
@@ -37,7 +37,7 @@ export function forward(
   res: ClientResponse,
   worker: BackendWorker,
   first: Upstream,
-  target: Omit<UpstreamTarget, 'port' | 'responseHeaders'>,
+  target: UpstreamRequest,
   pool: UpstreamPool,
   hooks: ForwardHooks,
 ): void {
@@ -49,13 +49,13 @@ class Forwarding {
   readonly #req: ClientRequest;
   readonly #res: ClientResponse;
   readonly #worker: BackendWorker;
-  readonly #target: Omit<UpstreamTarget, 'port' | 'responseHeaders'>;
+  readonly #target: UpstreamRequest;
   readonly #pool: UpstreamPool;
   readonly #hooks: ForwardHooks;
   #instance: Upstream | undefined;
   #retried = false;
 
-  constructor(req: ClientRequest, res: ClientResponse, worker: BackendWorker, target: Omit<UpstreamTarget, 'port' | 'responseHeaders'>, pool: UpstreamPool, hooks: ForwardHooks) {
+  constructor(req: ClientRequest, res: ClientResponse, worker: BackendWorker, target: UpstreamRequest, pool: UpstreamPool, hooks: ForwardHooks) {
     this.#req = req;
     this.#res = res;
     this.#worker = worker;
@@ -66,15 +66,8 @@ class Forwarding {
 
   send(instance: Upstream): void {
     this.#instance = instance;
-    const t = this.#target;
     try {
-      exchange(
-        this.#req,
-        this.#res,
-        { path: t.path, headerTimeoutMs: t.headerTimeoutMs, requestHeaders: t.requestHeaders, body: t.body, port: instance.port, responseHeaders: this.#hooks.responseHeaders(instance) },
-        this.#pool,
-        this.#exchanged,
-      );
+      exchange(this.#req, this.#res, this.#target, instance.port, this.#hooks.responseHeaders(instance), this.#pool, this.#exchanged);
     } catch (err) {
       // The exchange threw before it was under way: the instance is not left held.
       this.#release(false);

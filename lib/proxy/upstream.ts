@@ -80,17 +80,14 @@ export class UpstreamPool {
  */
 export type BodyFraming = number | 'chunked';
 
-/** What one exchange needs. */
-export interface UpstreamTarget {
-  readonly port: number;
+/** What goes to a worker, whichever of its instances takes it (a retry sends the same). */
+export interface UpstreamRequest {
   /** Path and query as the worker should see them. */
   readonly path: string;
   /** After the request is sent, the worker must start answering within this; 0 = no limit. */
   readonly headerTimeoutMs: number;
   /** Request headers, raw (`[name, value, ...]`), framing header included. */
   readonly requestHeaders: readonly string[];
-  /** Headers tqserver adds to the response, raw. */
-  readonly responseHeaders: readonly string[];
   readonly body: BodyFraming;
 }
 
@@ -129,7 +126,8 @@ export interface ClientResponse {
 }
 
 /**
- * Sends `req` to `target.port` through `pool` and its response to `res`, and calls `done` once
+ * Sends `req` as `target` to the instance at `port` through `pool`, and its response, with
+ * `responseHeaders` added, to `res`; calls `done` once
  * the exchange is over (once; at once if the client has already left), with:
  * - undefined: the response went through, or the client left (the exchange was abandoned);
  * - a ServeError with nothing sent to the client: the caller answers it. It is
@@ -141,11 +139,19 @@ export interface ClientResponse {
  * A reused socket that turns out to be closed by the worker before any byte of the response,
  * while no byte of the body has been read, is retried once on a new connection.
  */
-export function exchange(req: ClientRequest, res: ClientResponse, target: UpstreamTarget, pool: UpstreamPool, done: (err: ServeError | undefined) => void): void {
+export function exchange(
+  req: ClientRequest,
+  res: ClientResponse,
+  target: UpstreamRequest,
+  port: number,
+  responseHeaders: readonly string[],
+  pool: UpstreamPool,
+  done: (err: ServeError | undefined) => void,
+): void {
   // The client left while the request waited (for a static file check, for an instance): its
   // close has already happened, so nothing is started for it.
   if (res.destroyed) done(undefined);
-  else new Exchange(req, res, target, pool, done).attempt(true);
+  else new Exchange(req, res, target, port, responseHeaders, pool, done).attempt(true);
 }
 
 /** Ends an exchange whose worker did not start answering in time (a timer callback). */
@@ -161,7 +167,10 @@ function timedOut(x: Exchange): void {
 class Exchange implements ResponseHandler, SocketUser {
   readonly #req: ClientRequest;
   readonly #res: ClientResponse;
-  readonly #target: UpstreamTarget;
+  readonly #target: UpstreamRequest;
+  readonly #port: number;
+  /** Headers tqserver adds to the response, raw. */
+  readonly #responseHeaders: readonly string[];
   readonly #pool: UpstreamPool;
   readonly #done: (err: ServeError | undefined) => void;
   #settled = false;
@@ -188,10 +197,12 @@ class Exchange implements ResponseHandler, SocketUser {
   /** A whole small body held back to go out in one write with the head. */
   #whole: Buffer | undefined;
 
-  constructor(req: ClientRequest, res: ClientResponse, target: UpstreamTarget, pool: UpstreamPool, done: (err: ServeError | undefined) => void) {
+  constructor(req: ClientRequest, res: ClientResponse, target: UpstreamRequest, port: number, responseHeaders: readonly string[], pool: UpstreamPool, done: (err: ServeError | undefined) => void) {
     this.#req = req;
     this.#res = res;
     this.#target = target;
+    this.#port = port;
+    this.#responseHeaders = responseHeaders;
     this.#pool = pool;
     this.#done = done;
     // 'close' comes once: a plain listener spares the wrapper `once` makes.
@@ -238,7 +249,7 @@ class Exchange implements ResponseHandler, SocketUser {
 
   /** Sends the request on a pooled connection (`retry`: whether a dead reused one may be retried). */
   attempt(retry: boolean): void {
-    const taken = this.#pool.take(this.#target.port);
+    const taken = this.#pool.take(this.#port);
     const socket = taken.socket;
     this.#sink = socket;
     this.#socket = socket;
@@ -337,13 +348,13 @@ class Exchange implements ResponseHandler, SocketUser {
     clearTimeout(this.#timer);
     const res = this.#res;
     // A ServerResponse's own writeHead costs more than writing the head here (response-head.ts).
-    const written = length >= 0 && res instanceof ServerResponse ? contentLengthHead(res, status, reason, headers, this.#target.responseHeaders) : undefined;
+    const written = length >= 0 && res instanceof ServerResponse ? contentLengthHead(res, status, reason, headers, this.#responseHeaders) : undefined;
     if (written !== undefined) {
       setHead(res as ServerResponse, status, reason, written);
       this.#length = length;
       return;
     }
-    for (const x of this.#target.responseHeaders) headers.push(x);
+    for (const x of this.#responseHeaders) headers.push(x);
     res.writeHead(status, reason, headers);
   }
 
